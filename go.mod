@@ -1,0 +1,18 @@
+module github.com/cf-scoped-token/cf-scoped-token
+
+go 1.26.0
+
+require (
+	github.com/caarlos0/env/v11 v11.4.2
+	github.com/cloudflare/cloudflare-go/v6 v6.10.0
+	github.com/google/go-cmp v0.7.0
+	github.com/sethvargo/go-githubactions v1.3.1
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/tidwall/gjson v1.14.4 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.1 // indirect
+	github.com/tidwall/sjson v1.2.5 // indirect
+)
