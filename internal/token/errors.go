@@ -1,0 +1,42 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+)
+
+// InputError is a fault in what the user asked for: which input, what was
+// wrong and what is accepted. Only validation makes one; it is shown as a
+// single annotation (action) or an error plus a hint (CLI), and the run makes
+// no API call after it.
+type InputError struct {
+	Input    string // the input's name as action.yml spells it, e.g. "account-ids"
+	Problem  string // what is wrong, without the secret value of any input
+	Accepted string // what is accepted instead
+}
+
+func (e *InputError) Error() string {
+	if e.Accepted == "" {
+		return fmt.Sprintf("input %s: %s", e.Input, e.Problem)
+	}
+	return fmt.Sprintf("input %s: %s (accepted: %s)", e.Input, e.Problem, e.Accepted)
+}
+
+func inputErrorf(input, accepted, format string, args ...any) *InputError {
+	return &InputError{Input: input, Problem: fmt.Sprintf(format, args...), Accepted: accepted}
+}
+
+// Errors the Cloudflare client wraps so that the lifecycle can react to them
+// without knowing the client: match them with errors.Is.
+var (
+	// ErrNotFound: the token (or other object) does not exist; for a delete
+	// it means the token is already gone.
+	ErrNotFound = errors.New("not found")
+	// ErrOutcomeUnknown: a request that changes state was sent but no answer
+	// arrived (timeout, reset, lost response, 5xx): it may or may not have
+	// taken effect.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrQuotaExceeded: the user or account holds as many tokens as Cloudflare
+	// allows (50 per user, 500 per account; expired ones count until deleted).
+	ErrQuotaExceeded = errors.New("token quota exceeded")
+)

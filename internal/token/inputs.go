@@ -1,0 +1,464 @@
+package token
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Inputs are the raw values of the action's inputs (the CLI's flags carry
+// the same names). The struct tags give each input's name as action.yml
+// spells it and its default; a test holds them equal to action.yml.
+type Inputs struct {
+	APIToken   string `input:"api-token"`
+	AccountIDs string `input:"account-ids"`
+	Scopes     string `input:"scopes" default:"organizations"`
+	Permission string `input:"permission" default:"read"`
+	TTL        string `input:"ttl" default:"1h"`
+	Owner      string `input:"owner" default:"user"`
+	Name       string `input:"name"`
+	AllowedIPs string `input:"allowed-ips"`
+	Verify     string `input:"verify" default:"true"`
+	Revoke     string `input:"revoke" default:"true"`
+	ExportEnv  string `input:"export-env" default:"false"`
+	Mode       string `input:"mode" default:"create"`
+	TokenID    string `input:"token-id"`
+	APIURL     string `input:"api-url" default:"https://api.cloudflare.com/client/v4"`
+}
+
+// RunContext is what the default token name is made of: where the run
+// happens and a random suffix the caller drew.
+type RunContext struct {
+	Repository, RunID, RunAttempt, Job string
+	Suffix                             string // random, [0-9a-f]; makes the name unique
+}
+
+// Request is a validated run: every field has been checked.
+type Request struct {
+	Mode       Mode
+	APIToken   Secret
+	APIURL     *url.URL
+	Owner      Owner
+	AccountIDs []string
+	Scopes     []Scope
+	TTL        time.Duration
+	Name       string
+	AllowedIPs []string // CIDRs, canonical
+	RunnerIP   bool     // allowed-ips named "runner": add the runner's own address
+	Verify     bool
+	Revoke     bool
+	ExportEnv  bool
+	TokenID    string
+}
+
+// Endpoint is where the request's tokens live: the single account for an
+// account-owned token, else the user's endpoints.
+func (r Request) Endpoint() Endpoint {
+	if r.Owner == OwnerAccount {
+		return Endpoint{AccountID: r.AccountIDs[0]}
+	}
+	return Endpoint{}
+}
+
+// Limits on inputs (SPEC, action interface).
+const (
+	MinTTL        = time.Minute
+	MaxTTL        = 24 * time.Hour
+	MaxNameLength = 120 // Cloudflare's limit on a token name
+	suffixLength  = 12
+	// MaxGivenNameLength leaves room for " " and the random suffix.
+	MaxGivenNameLength = MaxNameLength - 1 - suffixLength
+	maxListItems       = 100 // accounts, scopes or CIDRs: far above any real need, bounds the request
+)
+
+// Parse validates every input, in the order action.yml lists them, and
+// returns the first fault as an *InputError. It makes no call: a Request
+// that comes back is safe to act on.
+func (in Inputs) Parse(rc RunContext) (Request, error) {
+	var r Request
+	var err error
+	if r.Mode, err = parseMode(in.Mode); err != nil {
+		return Request{}, err
+	}
+	if strings.TrimSpace(in.APIToken) == "" {
+		return Request{}, &InputError{Input: "api-token", Problem: "is empty",
+			Accepted: "a Cloudflare API token that may create tokens, passed from a secret (api-token: ${{ secrets.CLOUDFLARE_PARENT_TOKEN }})"}
+	}
+	if strings.ContainsAny(strings.TrimSpace(in.APIToken), " \t\r\n") {
+		return Request{}, &InputError{Input: "api-token", Problem: "contains whitespace inside the value",
+			Accepted: "a single Cloudflare API token"}
+	}
+	r.APIToken = NewSecret(strings.TrimSpace(in.APIToken))
+	if r.APIURL, err = ParseAPIURL(in.APIURL); err != nil {
+		return Request{}, err
+	}
+	if r.Owner, err = parseOwner(in.Owner); err != nil {
+		return Request{}, err
+	}
+	if r.Verify, err = ParseBool("verify", in.Verify); err != nil {
+		return Request{}, err
+	}
+	if r.Revoke, err = ParseBool("revoke", in.Revoke); err != nil {
+		return Request{}, err
+	}
+	if r.ExportEnv, err = ParseBool("export-env", in.ExportEnv); err != nil {
+		return Request{}, err
+	}
+
+	// account-ids are needed to create, and to find account-owned tokens.
+	if r.Mode == ModeCreate || r.Owner == OwnerAccount || strings.TrimSpace(in.AccountIDs) != "" {
+		if r.AccountIDs, err = ParseAccountIDs(in.AccountIDs); err != nil {
+			return Request{}, err
+		}
+	}
+	if r.Owner == OwnerAccount && len(r.AccountIDs) != 1 {
+		return Request{}, inputErrorf("owner", "one account id with owner: account",
+			"owner: account is given %d account ids; an account-owned token belongs to exactly one account", len(r.AccountIDs))
+	}
+
+	switch r.Mode {
+	case ModeCreate:
+		if strings.TrimSpace(in.TokenID) != "" {
+			return Request{}, inputErrorf("token-id", "token-id only with mode: revoke", "is set, but mode is create")
+		}
+		lvl, err := ParseLevel("permission", in.Permission)
+		if err != nil {
+			return Request{}, err
+		}
+		if r.Scopes, err = ParseScopes(in.Scopes, lvl); err != nil {
+			return Request{}, err
+		}
+		if r.TTL, err = ParseTTL(in.TTL); err != nil {
+			return Request{}, err
+		}
+		if r.Name, err = ParseName(in.Name, rc); err != nil {
+			return Request{}, err
+		}
+		if r.AllowedIPs, r.RunnerIP, err = ParseAllowedIPs(in.AllowedIPs); err != nil {
+			return Request{}, err
+		}
+	case ModeRevoke:
+		if r.TokenID, err = ParseTokenID(in.TokenID); err != nil {
+			return Request{}, err
+		}
+	}
+	return r, nil
+}
+
+func parseMode(s string) (Mode, error) {
+	switch m := Mode(strings.TrimSpace(s)); m {
+	case ModeCreate, ModeRevoke, ModeSweep:
+		return m, nil
+	case "":
+		return ModeCreate, nil
+	}
+	return "", inputErrorf("mode", "create, revoke or sweep", "%q is not a mode", clip(s))
+}
+
+func parseOwner(s string) (Owner, error) {
+	switch o := Owner(strings.ToLower(strings.TrimSpace(s))); o {
+	case OwnerUser, OwnerAccount:
+		return o, nil
+	case "":
+		return OwnerUser, nil
+	}
+	return "", inputErrorf("owner", "user or account", "%q is not an owner", clip(s))
+}
+
+// ParseLevel reads a level (read or write) for the named input.
+func ParseLevel(input, s string) (Level, error) {
+	switch l := Level(strings.ToLower(strings.TrimSpace(s))); l {
+	case Read, Write:
+		return l, nil
+	case "":
+		return Read, nil
+	}
+	return "", inputErrorf(input, "read or write", "%q is not a level", clip(s))
+}
+
+// ParseBool reads a boolean input the way the Actions toolkit's
+// getBooleanInput does (YAML 1.2 core schema): true, True, TRUE, false,
+// False, FALSE. Anything else is refused rather than guessed.
+func ParseBool(input, s string) (bool, error) {
+	switch strings.TrimSpace(s) {
+	case "true", "True", "TRUE":
+		return true, nil
+	case "false", "False", "FALSE":
+		return false, nil
+	}
+	return false, inputErrorf(input, "true or false", "%q is not a boolean", clip(s))
+}
+
+// splitList splits a list on commas, whitespace or newlines.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// ParseAccountIDs reads one or more account ids (32 lowercase hex),
+// separated by commas, spaces or newlines. Duplicates collapse; order stays.
+func ParseAccountIDs(s string) ([]string, error) {
+	const accepted = "one or more Cloudflare account ids (32 lowercase hex characters, from the dashboard's account home), separated by commas, spaces or newlines"
+	items := splitList(s)
+	if len(items) == 0 {
+		return nil, inputErrorf("account-ids", accepted, "is empty")
+	}
+	if len(items) > maxListItems {
+		return nil, inputErrorf("account-ids", accepted, "lists %d ids, more than %d", len(items), maxListItems)
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, id := range items {
+		if !isHex32(id) {
+			if isHex32(strings.ToLower(id)) {
+				return nil, inputErrorf("account-ids", accepted, "%q has upper-case letters", clip(id))
+			}
+			return nil, inputErrorf("account-ids", accepted, "%q is not an account id", clip(id))
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// ParseTokenID reads the id of a token to revoke (32 lowercase hex).
+func ParseTokenID(s string) (string, error) {
+	id := strings.TrimSpace(s)
+	if id == "" {
+		return "", inputErrorf("token-id", "the token-id output of the step that created the token", "is empty, but mode is revoke")
+	}
+	if !isHex32(id) {
+		return "", inputErrorf("token-id", "a token id of 32 lowercase hex characters (the token-id output)", "%q is not a token id", clip(id))
+	}
+	return id, nil
+}
+
+func isHex32(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseTTL reads the token's lifetime: Go duration syntax, whole seconds,
+// from MinTTL to MaxTTL.
+func ParseTTL(s string) (time.Duration, error) {
+	const accepted = "a Go duration from 1m to 24h, such as 15m, 1h or 1h30m"
+	s = strings.TrimSpace(s)
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, inputErrorf("ttl", accepted, "%q is not a duration", clip(s))
+	case d < MinTTL:
+		return 0, inputErrorf("ttl", accepted, "%s is shorter than %s", d, MinTTL)
+	case d > MaxTTL:
+		return 0, inputErrorf("ttl", accepted, "%s is longer than %s", d, MaxTTL)
+	case d%time.Second != 0:
+		return 0, inputErrorf("ttl", accepted, "%s is not a whole number of seconds", d)
+	}
+	return d, nil
+}
+
+// ParseName makes the token's name: the given name or the default one (the
+// prefix, repository, run id and attempt, job), then the random suffix, so
+// that a token whose create answer was lost can be found by its name.
+func ParseName(given string, rc RunContext) (string, error) {
+	given = strings.TrimSpace(given)
+	if given == "" {
+		return DefaultName(rc), nil
+	}
+	accepted := fmt.Sprintf("printable characters, at most %d (a space and a %d-character random suffix are added)", MaxGivenNameLength, suffixLength)
+	if !utf8.ValidString(given) {
+		return "", inputErrorf("name", accepted, "is not valid UTF-8")
+	}
+	for _, r := range given {
+		if !unicode.IsPrint(r) {
+			return "", inputErrorf("name", accepted, "contains the non-printable character %U", r)
+		}
+	}
+	if n := utf8.RuneCountInString(given); n > MaxGivenNameLength {
+		return "", inputErrorf("name", accepted, "is %d characters long", n)
+	}
+	return given + " " + rc.Suffix, nil
+}
+
+// DefaultName is the name a token gets when the user gives none. Parts that
+// would push it past MaxNameLength are shortened (the repository first).
+func DefaultName(rc RunContext) string {
+	repo, job := rc.Repository, rc.Job
+	if repo == "" {
+		repo = "local"
+	}
+	run := rc.RunID
+	if rc.RunAttempt != "" {
+		run += "." + rc.RunAttempt
+	}
+	parts := []string{strings.TrimSpace(NamePrefix), printable(repo), printable(run), printable(job), rc.Suffix}
+	name := strings.Join(nonEmpty(parts), " ")
+	for over := utf8.RuneCountInString(name) - MaxNameLength; over > 0; over = utf8.RuneCountInString(name) - MaxNameLength {
+		// shorten the longest of repository and job, keeping prefix and suffix intact
+		i := 1
+		if utf8.RuneCountInString(parts[3]) > utf8.RuneCountInString(parts[1]) {
+			i = 3
+		}
+		r := []rune(parts[i])
+		parts[i] = string(r[:max(0, len(r)-over)])
+		name = strings.Join(nonEmpty(parts), " ")
+	}
+	return name
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) && r != ' ' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+func nonEmpty(parts []string) []string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// RunnerKeyword in allowed-ips stands for the runner's own public address.
+const RunnerKeyword = "runner"
+
+// ParseAllowedIPs reads the CIDRs a token may be used from, separated by
+// commas, spaces or newlines. A bare address is a single-host prefix; the
+// word "runner" asks for the runner's own address, which the caller looks up.
+func ParseAllowedIPs(s string) (cidrs []string, runner bool, err error) {
+	const accepted = `IPv4 or IPv6 CIDRs (203.0.113.0/24, 2001:db8::/32), single addresses, or the word "runner", separated by commas, spaces or newlines`
+	items := splitList(s)
+	if len(items) > maxListItems {
+		return nil, false, inputErrorf("allowed-ips", accepted, "lists %d items, more than %d", len(items), maxListItems)
+	}
+	seen := map[string]bool{}
+	for _, item := range items {
+		if strings.EqualFold(item, RunnerKeyword) {
+			runner = true
+			continue
+		}
+		p, err := parsePrefix(item)
+		if err != nil {
+			return nil, false, inputErrorf("allowed-ips", accepted, "%q is not a CIDR", clip(item))
+		}
+		if p != p.Masked() {
+			return nil, false, inputErrorf("allowed-ips", accepted, "%q has host bits set (did you mean %s?)", item, p.Masked())
+		}
+		if c := p.String(); !seen[c] {
+			seen[c] = true
+			cidrs = append(cidrs, c)
+		}
+	}
+	return cidrs, runner, nil
+}
+
+// parsePrefix reads a CIDR or a bare address (as a single-host prefix).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// HostPrefix is the single-host CIDR of an address, for the runner's own.
+func HostPrefix(addr string) (string, error) {
+	p, err := parsePrefix(strings.TrimSpace(addr))
+	if err != nil || strings.Contains(addr, "/") {
+		return "", fmt.Errorf("%q is not an IP address", clip(addr))
+	}
+	return p.String(), nil
+}
+
+// ParseAPIURL reads the API base URL. https is required unless the host is
+// a loopback address: the parent token must never cross a network in clear
+// text.
+func ParseAPIURL(s string) (*url.URL, error) {
+	const accepted = "an https:// URL such as https://api.cloudflare.com/client/v4, or http:// to a loopback host (127.0.0.1, [::1], localhost) for the local emulator"
+	s = strings.TrimSpace(s)
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return nil, inputErrorf("api-url", accepted, "%q is not an absolute URL", clip(s))
+	}
+	if u.User != nil {
+		return nil, inputErrorf("api-url", accepted, "must not carry credentials")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, inputErrorf("api-url", accepted, "must not have a query or fragment")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, inputErrorf("api-url", accepted, "http:// to %s would send the parent token in clear text", u.Hostname())
+		}
+	default:
+		return nil, inputErrorf("api-url", accepted, "scheme %q is not https", clip(u.Scheme))
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// clip shortens user text quoted back in an error, so a huge value cannot
+// flood the log, and hides a value that looks like an API token: a secret
+// pasted into the wrong input must not be printed back.
+func clip(s string) string {
+	const n = 40
+	if looksLikeToken(s) {
+		return "(a value that looks like an API token, not shown)"
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+// looksLikeToken reports whether s has the shape of a Cloudflare API token:
+// the cfut_/cfat_ prefixes of new tokens, or 40 characters of the older
+// alphabet (reference/cloudflare-api.md, Responses).
+func looksLikeToken(s string) bool {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "cfut_") || strings.HasPrefix(s, "cfat_") {
+		return true
+	}
+	if len(s) < 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,310 @@
+package token
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Scope is one item of the scopes input: a permission group base name at a
+// level, or a permission group id used as given.
+type Scope struct {
+	Name  string // base name, shorthand expanded; empty for an id
+	Level Level  // empty for an id
+	ID    string // 32-hex permission group id, used as given
+}
+
+// GroupName is the full permission group name the scope resolves to.
+func (s Scope) GroupName() string {
+	if s.ID != "" {
+		return s.ID
+	}
+	return s.Name + " " + s.Level.title()
+}
+
+// String is the scope as an item of the scopes input would spell it;
+// ParseScopes reads it back to the same Scope.
+func (s Scope) String() string {
+	if s.ID != "" {
+		return s.ID
+	}
+	name := s.Name
+	if strings.ContainsAny(name, ",\n") {
+		name = `"` + name + `"`
+	}
+	return name + ":" + string(s.Level)
+}
+
+// FormatScopes writes scopes as the scopes input, one per line.
+func FormatScopes(scopes []Scope) string {
+	items := make([]string, len(scopes))
+	for i, s := range scopes {
+		items[i] = s.String()
+	}
+	return strings.Join(items, "\n")
+}
+
+// Shorthands maps each scope shorthand to its permission group base name
+// (SPEC, scope shorthands).
+var Shorthands = map[string]string{
+	"organizations":     "Access: Organizations, Identity Providers, and Groups",
+	"apps-and-policies": "Access: Apps and Policies",
+	"service-tokens":    "Access: Service Tokens",
+	"device-posture":    "Access: Device Posture",
+	"custom-pages":      "Access: Custom Pages",
+	"mutual-tls":        "Access: Mutual TLS Certificates",
+	"ssh-auditing":      "Access: SSH Auditing",
+	"audit-logs":        "Access: Audit Logs",
+}
+
+// readOnly are base names Cloudflare offers only at the read level.
+var readOnly = map[string]bool{"Access: Audit Logs": true}
+
+const scopesAccepted = "items separated by commas or newlines, each a shorthand (organizations, apps-and-policies, service-tokens, device-posture, custom-pages, mutual-tls, ssh-auditing, audit-logs) or an account permission group's base name such as \"Access: Apps and Policies\", optionally followed by :read or :write, or a permission group's 32-hex id; quote a name that holds a comma"
+
+// ParseScopes reads the scopes input. Items are separated by commas or
+// newlines (a comma inside double quotes does not separate: Cloudflare's
+// names can hold commas); an item without a level gets def.
+func ParseScopes(s string, def Level) ([]Scope, error) {
+	items, err := splitScopes(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, inputErrorf("scopes", scopesAccepted, "is empty")
+	}
+	if len(items) > maxListItems {
+		return nil, inputErrorf("scopes", scopesAccepted, "lists %d items, more than %d", len(items), maxListItems)
+	}
+	var scopes []Scope
+	for _, item := range items {
+		sc, err := parseScope(item, def)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	return scopes, nil
+}
+
+// splitScopes splits on commas and newlines outside double quotes and
+// removes the quotes.
+func splitScopes(s string) ([]string, error) {
+	var items []string
+	var cur strings.Builder
+	quoted := false
+	flush := func() {
+		if item := strings.TrimSpace(cur.String()); item != "" {
+			items = append(items, item)
+		}
+		cur.Reset()
+	}
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+			cur.WriteRune(r)
+		case (r == ',' || r == '\n' || r == '\r') && !quoted:
+			flush()
+		case r == '\n' && quoted:
+			return nil, inputErrorf("scopes", scopesAccepted, "a quote is not closed on its line")
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if quoted {
+		return nil, inputErrorf("scopes", scopesAccepted, "a quote is not closed")
+	}
+	flush()
+	return items, nil
+}
+
+func parseScope(item string, def Level) (Scope, error) {
+	name, level := item, Level("")
+	// NAME:LEVEL splits at the last colon, and only when a level follows:
+	// names themselves hold colons ("Access: Apps and Policies").
+	if i := strings.LastIndex(item, ":"); i >= 0 && !inQuotes(item, i) {
+		switch l := Level(strings.ToLower(strings.TrimSpace(item[i+1:]))); l {
+		case Read, Write:
+			name, level = strings.TrimSpace(item[:i]), l
+		default:
+			if !strings.HasPrefix(item[i+1:], " ") {
+				return Scope{}, inputErrorf("scopes", scopesAccepted, "%q has the level %q; a level is read or write", clip(item), clip(item[i+1:]))
+			}
+		}
+	}
+	name = unquote(name)
+	if strings.Contains(name, `"`) {
+		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q has a stray quote", clip(item))
+	}
+	if name == "" {
+		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q has no name", clip(item))
+	}
+	if isHex32(name) {
+		if level != "" {
+			return Scope{}, inputErrorf("scopes", scopesAccepted, "%q: a permission group id is used as given and takes no level", clip(item))
+		}
+		return Scope{ID: name}, nil
+	}
+	if base, ok := Shorthands[strings.ToLower(name)]; ok {
+		name = base
+	} else if base, l, ok := cutLevelSuffix(name); ok {
+		// A full group name ("DNS Read") is read as base name and level.
+		if level != "" && level != l {
+			return Scope{}, inputErrorf("scopes", scopesAccepted, "%q names the level twice, %s and %s", clip(item), l, level)
+		}
+		name, level = base, l
+	}
+	if level == "" {
+		level = def
+	}
+	if level == Write && readOnly[name] {
+		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q: %s is read-only, there is no write level", clip(item), name)
+	}
+	return Scope{Name: name, Level: level}, nil
+}
+
+func cutLevelSuffix(name string) (string, Level, bool) {
+	lower := strings.ToLower(name)
+	for _, l := range []Level{Read, Write} {
+		if suffix := " " + string(l); strings.HasSuffix(lower, suffix) {
+			return strings.TrimSpace(name[:len(name)-len(suffix)]), l, true
+		}
+	}
+	return "", "", false
+}
+
+func inQuotes(s string, i int) bool { return strings.Count(s[:i], `"`)%2 == 1 }
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return strings.TrimSpace(s[1 : len(s)-1])
+	}
+	return s
+}
+
+// Resolve turns scopes into permission groups from the live list the API
+// returned. Names resolve case-insensitively and only to account-scoped
+// groups: a zone-scoped twin of the same name has another id and would
+// grant nothing on an account. A name that does not resolve is an input
+// error naming the closest existing groups. Ids are used as given.
+func Resolve(scopes []Scope, groups []PermissionGroup) ([]PermissionGroup, error) {
+	var out []PermissionGroup
+	seen := map[string]bool{}
+	add := func(g PermissionGroup) {
+		if !seen[g.ID] {
+			seen[g.ID] = true
+			out = append(out, g)
+		}
+	}
+	for _, sc := range scopes {
+		if sc.ID != "" {
+			g := PermissionGroup{ID: sc.ID}
+			for _, known := range groups {
+				if known.ID == sc.ID {
+					g = known
+				}
+			}
+			add(g)
+			continue
+		}
+		want := sc.GroupName()
+		var zoneOnly bool
+		var found *PermissionGroup
+		for i, g := range groups {
+			if !strings.EqualFold(g.Name, want) {
+				continue
+			}
+			if g.hasScope(AccountScope) {
+				found = &groups[i]
+				break
+			}
+			zoneOnly = true
+		}
+		switch {
+		case found != nil:
+			add(*found)
+		case zoneOnly:
+			return nil, inputErrorf("scopes", "account permission groups: the token's policy grants them on the listed accounts",
+				"%q exists only as a zone-scoped permission group", want)
+		default:
+			problem := fmt.Sprintf("%q matches no account permission group", want)
+			if near := Closest(want, groups, 3); len(near) > 0 {
+				problem += "; closest: " + quoteAll(near)
+			}
+			return nil, &InputError{Input: "scopes", Problem: problem, Accepted: scopesAccepted}
+		}
+	}
+	return out, nil
+}
+
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// Closest returns up to n account-scoped group names nearest to name:
+// names that contain it (or that it contains) first, then by edit distance,
+// within a distance that still looks like a typo.
+func Closest(name string, groups []PermissionGroup, n int) []string {
+	type cand struct {
+		name string
+		dist int
+	}
+	want := strings.ToLower(name)
+	var cands []cand
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if !g.hasScope(AccountScope) || seen[g.Name] {
+			continue
+		}
+		seen[g.Name] = true
+		have := strings.ToLower(g.Name)
+		d := levenshtein(want, have)
+		if strings.Contains(have, want) || strings.Contains(want, have) {
+			d = 0
+		}
+		if d <= max(3, len(want)/3) {
+			cands = append(cands, cand{g.Name, d})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].dist != cands[j].dist {
+			return cands[i].dist < cands[j].dist
+		}
+		return cands[i].name < cands[j].name
+	})
+	var out []string
+	for i := 0; i < len(cands) && i < n; i++ {
+		out = append(out, cands[i].name)
+	}
+	return out
+}
+
+// levenshtein is the edit distance between a and b, in bytes: names are
+// ASCII, and bytes keep it allocation-light.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
