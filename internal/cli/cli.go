@@ -1,0 +1,162 @@
+// Package cli is the one binary's surface: the action's main and post
+// phases, and the subcommands create, revoke, sweep, emulator and demo. It
+// reads inputs (action) or flags and environment (CLI), validates them
+// before anything is called, wires the Cloudflare client into the
+// lifecycle, and renders results and errors. Only Main's caller exits.
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
+)
+
+// Name is the binary's name; PostName is the alias the action's
+// post-entrypoint runs it by (action.yml).
+const (
+	Name     = "cf-scoped-token"
+	PostName = "cf-scoped-token-post"
+)
+
+// Version is set at build time with -ldflags "-X …/internal/cli.Version=…".
+var Version = "dev"
+
+// Deadlines for a whole phase: every retry and backoff fits inside.
+const (
+	mainDeadline = 3 * time.Minute
+	postDeadline = 2 * time.Minute
+	// attemptTimeout bounds one HTTP attempt, so one hung connection cannot
+	// use up the phase.
+	attemptTimeout = 20 * time.Second
+)
+
+const usage = `cf-scoped-token mints a Cloudflare API token limited to the Access settings,
+level and accounts you name, which expires by itself.
+
+Usage:
+    cf-scoped-token create [flags]          create a token and print it
+    cf-scoped-token revoke --token-id ID    delete a token
+    cf-scoped-token sweep [--dry-run]       delete this tool's expired tokens
+    cf-scoped-token emulator [--listen A]   serve a local Cloudflare API emulator
+    cf-scoped-token demo                    the whole flow against the emulator
+    cf-scoped-token version
+
+The parent token comes from CF_SCOPED_TOKEN_API_TOKEN (never put it on the
+command line). Every flag has an environment variable: CF_SCOPED_TOKEN_ and the
+flag's name in upper case with _ for -, e.g. CF_SCOPED_TOKEN_ACCOUNT_IDS.
+Run "cf-scoped-token create --help" for a command's flags.
+
+Examples:
+    $ export CF_SCOPED_TOKEN_API_TOKEN=...   # may create tokens
+    $ cf-scoped-token create -a 0123456789abcdef0123456789abcdef -s apps-and-policies:write -t 15m
+    $ eval "$(cf-scoped-token create -a $ACCOUNT --format env)"   # CLOUDFLARE_API_TOKEN=...
+    $ cf-scoped-token revoke --token-id 4f0e…
+
+In GitHub Actions, use the action (action.yml); it runs this binary as
+"cf-scoped-token action" and, when the job ends, as cf-scoped-token-post.
+`
+
+// Main runs the binary and returns its exit code. getenv is the only way
+// it reads the environment.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && filepath.Base(args[0]) == PostName {
+		// The runner passes the post step the same args as main
+		// (reference/github-runner.md §2): the name it runs us by decides.
+		return runPost(ctx, getenv, stdout)
+	}
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return 1
+	}
+	cmd, rest := args[1], args[2:]
+	p := &printer{out: stdout, err: stderr}
+	var err error
+	switch cmd {
+	case "action":
+		return runAction(ctx, getenv, stdout)
+	case "create":
+		err = runCreate(ctx, rest, getenv, p)
+	case "revoke":
+		err = runRevoke(ctx, rest, getenv, p)
+	case "sweep":
+		err = runSweep(ctx, rest, getenv, p)
+	case "emulator":
+		err = runEmulator(ctx, rest, p)
+	case "demo":
+		err = runDemo(ctx, rest, p)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "%s %s\n", Name, Version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q", cmd), `run "cf-scoped-token --help" for the commands`}
+	}
+	if err == nil || errors.Is(err, errHelpShown) {
+		return 0
+	}
+	p.fail(err)
+	return 1
+}
+
+// newSuffix draws the random part of a token name.
+func newSuffix() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("draw a random name suffix: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// newClient builds the Cloudflare client for a validated request.
+func newClient(req token.Request, debugf func(string, ...any)) *cloudflare.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	return &cloudflare.Client{
+		BaseURL:   req.APIURL.String(),
+		HTTP:      &http.Client{Transport: transport, Timeout: attemptTimeout},
+		Token:     req.APIToken,
+		UserAgent: Name + "/" + Version,
+		Debugf:    debugf,
+	}
+}
+
+func newMinter(api mint.API, logf func(string, ...any)) *mint.Minter {
+	return &mint.Minter{API: api, Now: time.Now, Logf: logf}
+}
+
+// explain adds what a user can do about an API error, by status and code.
+func explain(err error) string {
+	var apiErr *cloudflare.APIError
+	if !errors.As(err, &apiErr) {
+		if errors.Is(err, token.ErrOutcomeUnknown) {
+			return "the API did not answer; check the network path to api-url"
+		}
+		return ""
+	}
+	switch {
+	case apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden && apiErr.Has(9109):
+		return "Cloudflare refused api-token: it is mistyped, expired or deleted, an account-owned token used with owner: user, or limited to other IP addresses than this runner's"
+	case apiErr.Status == http.StatusForbidden:
+		return `api-token lacks a permission: user-owned tokens need "API Tokens Write" (template "Create Additional Tokens"), account-owned ones "Account API Tokens Write"`
+	case apiErr.Has(1001):
+		return `the parent token may only grant what it holds itself: give api-token these permission groups on these accounts, or ask for fewer scopes`
+	case errors.Is(err, token.ErrQuotaExceeded):
+		return `Cloudflare allows 50 tokens per user and 500 per account, expired ones included: run "cf-scoped-token sweep" or delete unused tokens in the dashboard`
+	case apiErr.Status == http.StatusTooManyRequests:
+		return "Cloudflare's rate limit (1200 requests per 5 minutes per token) held for longer than this step waits"
+	case apiErr.Status >= 500:
+		return "Cloudflare's API kept failing; try again later (https://www.cloudflarestatus.com)"
+	}
+	return ""
+}

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
+)
+
+// Output policy (as age's): data — the token in the chosen format — goes
+// to stdout; everything else goes to stderr, prefixed "cf-scoped-token:",
+// lower case, no period at the end. No secret is ever formatted: values
+// are token.Secret, which prints as [redacted].
+type printer struct {
+	out, err io.Writer
+	verbose  bool
+}
+
+func (p *printer) logf(format string, args ...any) {
+	fmt.Fprintf(p.err, Name+": "+format+"\n", args...)
+}
+
+func (p *printer) debugf(format string, args ...any) {
+	if p.verbose {
+		p.logf("debug: "+format, args...)
+	}
+}
+
+// fail prints an error and what to do about it.
+func (p *printer) fail(err error) {
+	var ie *token.InputError
+	var ue usageError
+	switch {
+	case errors.As(err, &ie):
+		p.logf("error: --%s: %s", ie.Input, ie.Problem)
+		if ie.Accepted != "" {
+			p.logf("hint: accepted: %s", ie.Accepted)
+		}
+	case errors.As(err, &ue):
+		p.logf("error: %s", ue.problem)
+		if ue.hint != "" {
+			p.logf("hint: %s", ue.hint)
+		}
+	default:
+		p.logf("error: %v", err)
+		if hint := explain(err); hint != "" {
+			p.logf("hint: %s", hint)
+		}
+	}
+}
+
+// usageError is a wrong command line: unknown command, bad flag, a flag
+// combination that makes no sense.
+type usageError struct{ problem, hint string }
+
+func (e usageError) Error() string { return e.problem }
+
+// errHelpShown ends a command whose --help was printed: exit 0.
+var errHelpShown = errors.New("help shown")
+
+// parseFlags parses a subcommand's flags; -h prints its usage to stdout.
+func parseFlags(fs *flag.FlagSet, args []string, p *printer, synopsis string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(p.out, "Usage: %s\n\nFlags:\n", synopsis)
+			fs.SetOutput(p.out)
+			fs.PrintDefaults()
+			return errHelpShown
+		}
+		return usageError{err.Error(), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0)), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
+	}
+	return nil
+}
+
+// annotation renders an error for the action's one ::error:: line.
+func annotation(err error) string {
+	var ie *token.InputError
+	if errors.As(err, &ie) {
+		msg := fmt.Sprintf("Input %s: %s.", ie.Input, ie.Problem)
+		if ie.Accepted != "" {
+			msg += " Accepted: " + ie.Accepted + "."
+		}
+		return msg
+	}
+	msg := err.Error()
+	if hint := explain(err); hint != "" {
+		msg += ". " + strings.ToUpper(hint[:1]) + hint[1:] + "."
+	}
+	return msg
+}
