@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"math/rand/v2"
@@ -185,6 +186,11 @@ func (e *Emulator) injectFault(w *statusWriter, r *http.Request, route string, i
 	delay, f := e.pickFaults(route)
 	if delay > 0 {
 		e.setFault(idx, Latency)
+		// net/http notices a client that hangs up (and cancels r.Context) only once the
+		// request body has been read, so buffer it before waiting.
+		if body, err := io.ReadAll(io.LimitReader(r.Body, maxBodySize)); err == nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
