@@ -252,8 +252,9 @@ func (a *Action) AddStepSummary(markdown string) error {
 // unchanged by the runner's parser (reference/github-runner.md §3). The library writes the
 // header line name<<delimiter, and the runner takes the form from whichever of "=" and "<<"
 // comes first (§3.4), splits lines on "\n" only (§3.2) and strips a byte-order mark at the start
-// of the file (§3.1). So a name must be non-empty valid UTF-8 without "=", "<<", a byte-order
-// mark or any control character ("\n" and "\r" included; no legitimate name holds one).
+// of the file (§3.1). So a name must be non-empty valid UTF-8 without "=", "<<", a final "<"
+// (which would join the header's "<<"), a byte-order mark or any control character ("\n" and
+// "\r" included; no legitimate name holds one).
 func CheckName(name string) error {
 	switch {
 	case name == "":
@@ -264,6 +265,9 @@ func CheckName(name string) error {
 		return fmt.Errorf("%w: contains \"=\"", ErrInvalidName)
 	case strings.Contains(name, "<<"):
 		return fmt.Errorf("%w: contains \"<<\"", ErrInvalidName)
+	case strings.HasSuffix(name, "<"):
+		// name< + <<delimiter puts the first "<<" inside the name (found by the fuzzer).
+		return fmt.Errorf("%w: ends with \"<\"", ErrInvalidName)
 	case strings.ContainsRune(name, '\uFEFF'):
 		return fmt.Errorf("%w: contains a byte-order mark", ErrInvalidName)
 	case strings.ContainsFunc(name, unicode.IsControl):

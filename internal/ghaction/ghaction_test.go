@@ -239,6 +239,7 @@ func TestFileCommandRefused(t *testing.T) {
 		{"empty name", "", "v", ghaction.ErrInvalidName},
 		{"name with =", "a=b", "v", ghaction.ErrInvalidName},
 		{"name with <<", "a<<b", "v", ghaction.ErrInvalidName},
+		{"name ending in <", "a<", "v", ghaction.ErrInvalidName},
 		{"name with newline", "a\nb", "v", ghaction.ErrInvalidName},
 		{"name with CR", "a\r", "v", ghaction.ErrInvalidName},
 		{"name with BOM", "\uFEFFa", "v", ghaction.ErrInvalidName},
