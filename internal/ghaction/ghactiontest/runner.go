@@ -39,38 +39,17 @@ const (
 	postTimeout = 2 * time.Minute
 )
 
-// MustBuild builds the main package in dir (the module root, which holds action.yml) into a
-// temporary directory, names the binary after action.yml's entrypoint (cf-scoped-token), and
-// creates the post-entrypoint alias beside it as a symlink, as the image does: main and post are
-// one binary told apart by its base name. It returns the binary's path.
+// MustBuild builds the main package in dir (the module root, which holds action.yml) into
+// tb.TempDir() with Build, failing tb on error. The binary is named after action.yml's
+// entrypoint (cf-scoped-token) and the post-entrypoint alias is a symlink beside it, as in the
+// image: main and post are one binary told apart by its base name. It returns the binary's path.
 func MustBuild(tb testing.TB, dir string) string {
 	tb.Helper()
-	meta, err := readActionYML(filepath.Join(dir, "action.yml"))
+	bin, err := Build(tb.TempDir(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if meta.Runs.Entrypoint == "" {
-		tb.Fatalf("%s: runs.entrypoint is empty", filepath.Join(dir, "action.yml"))
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		tb.Fatalf("find the go command: %v", err)
-	}
-	out := filepath.Join(tb.TempDir(), filepath.Base(meta.Runs.Entrypoint))
-	cmd := exec.Command(goTool, "build", "-o", out, ".")
-	cmd.Dir = dir
-	// Static, like the Dockerfile's build stage, so the child needs no PATH or libc.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build %s: %v\n%s", dir, err, b)
-	}
-	if post := meta.Runs.PostEntrypoint; post != "" {
-		alias := filepath.Join(filepath.Dir(out), filepath.Base(post))
-		if err := os.Symlink(filepath.Base(out), alias); err != nil {
-			tb.Fatalf("create post alias: %v", err)
-		}
-	}
-	return out
+	return bin
 }
 
 // Runner runs the action the way the runner does. The zero values of Env and GitHub are fine.
@@ -340,9 +319,13 @@ func (r *Runner) runStage(ctx context.Context, js *jobDirs, meta *actionYML, pha
 		_ = f.Close()
 	}
 
-	path := r.Binary
+	// Absolute, because the process starts in the workspace.
+	path, err := filepath.Abs(r.Binary)
+	if err != nil {
+		return fail(err)
+	}
 	if phase == "post" {
-		path = filepath.Join(filepath.Dir(r.Binary), filepath.Base(meta.Runs.PostEntrypoint))
+		path = filepath.Join(filepath.Dir(path), filepath.Base(meta.Runs.PostEntrypoint))
 	}
 	if _, err := os.Stat(path); err != nil {
 		return fail(fmt.Errorf("%s entrypoint: %w", phase, err))
