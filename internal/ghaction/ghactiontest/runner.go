@@ -57,7 +57,10 @@ type Runner struct {
 	Binary    string            // path from MustBuild; the post alias sits beside it
 	ActionYML string            // path to action.yml: inputs and defaults, entrypoints, args, env, post-if
 	Env       map[string]string // the job's env context (workflow and job env); lowest precedence
-	GitHub    map[string]string // overrides for GITHUB_*, RUNNER_* and ACTIONS_* variables
+	// GitHub overrides GITHUB_*, RUNNER_* and ACTIONS_* variables (e.g. RUNNER_DEBUG=1,
+	// ACTIONS_ID_TOKEN_REQUEST_URL). The file-command paths, GITHUB_ACTIONS and HOME are always the
+	// simulation's own.
+	GitHub map[string]string
 }
 
 // Step is the step that uses the action: its with: and env: maps.
@@ -79,7 +82,10 @@ type Stage struct {
 	ExitCode int    // the container's exit code: 128+signal when killed by one; -1 if it never ran
 	Stdout   string // raw bytes as the process wrote them
 	Stderr   string
-	Lines    []Line // stdout and stderr lines in arrival order, as the runner reads them (§4)
+	// Lines are the stdout and stderr lines in arrival order, as the runner reads them (§4). The
+	// runner reads the two pipes concurrently, so a stderr line can overtake an earlier stdout
+	// line: a mask and what it hides belong on the same stream.
+	Lines []Line
 	// Log is what the runner would show: every line with the masks registered so far replaced
 	// by ***, and ::add-mask:: lines shown as ::add-mask::***.
 	Log      string
@@ -149,7 +155,7 @@ func (r *Runner) RunMain(ctx context.Context, s Step) *Stage {
 }
 
 // RunPost runs the post stage only, with state delivered as STATE_<name> (§2), in a job of its
-// own. It runs even if ctx is done, like Run's post stage does not; pass a live ctx.
+// own. Unlike Run's post stage it runs on ctx itself, so pass a live one.
 func (r *Runner) RunPost(ctx context.Context, s Step, state map[string]string) *Stage {
 	return r.runOne(ctx, "post", s, state)
 }
@@ -287,7 +293,7 @@ func writeEvent(gh map[string]string) error {
 	return nil
 }
 
-// fileCommand names the per-stage files (§5) in the order the runner processes them.
+// fileCommands names the per-stage files (§5) in the order the runner processes them.
 var fileCommands = []struct{ envVar, prefix string }{
 	{"GITHUB_PATH", "add_path_"},
 	{"GITHUB_ENV", "set_env_"},
