@@ -11,6 +11,20 @@
 //
 // Mount it with httptest.NewServer(emulator.New()); the API base URL is then
 // srv.URL + BasePath. GET /cdn-cgi/trace is served at the root, as on the real API host.
+//
+// Where the reference gives a status but no code, the emulator chooses (see envelope.go):
+//   - unknown token or Access object id: 404, code 1003 "Not found"; an id that is not
+//     well-formed: 404, code 7003 "Could not route to …";
+//   - token quota reached: 400, code 1005, with the limit in the message;
+//   - other body or query validation errors: 400, code 1001; a body that is not JSON: 400,
+//     code 6007 "Malformed JSON in request body";
+//   - invalid token on account endpoints (token and Access): 401, code 10000 (the reference
+//     allows 401 or 403; 403 code 10000 is kept for a missing permission);
+//   - an account-owned token on /user/tokens…: 403, code 9109 "Unauthorized to access
+//     requested resource";
+//   - an injected Status fault: its status, code 10001;
+//   - token values: "cfut_"/"cfat_" + 40 alphanumerics + 8 hex characters of CRC-32 (see
+//     ValidTokenValue).
 package emulator
 
 import (
