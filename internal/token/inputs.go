@@ -307,10 +307,18 @@ func DefaultName(rc RunContext) string {
 	parts := []string{strings.TrimSpace(NamePrefix), printable(repo), printable(run), printable(job), rc.Suffix}
 	name := strings.Join(nonEmpty(parts), " ")
 	for over := utf8.RuneCountInString(name) - MaxNameLength; over > 0; over = utf8.RuneCountInString(name) - MaxNameLength {
-		// shorten the longest of repository and job, keeping prefix and suffix intact
+		// Shorten the longest of repository, run and job (the repository on
+		// a tie), keeping prefix and suffix intact. The run is a candidate
+		// too: it comes from the environment, and when repository and job
+		// were already cut to nothing a long run id would loop for ever.
 		i := 1
-		if utf8.RuneCountInString(parts[3]) > utf8.RuneCountInString(parts[1]) {
-			i = 3
+		for _, j := range []int{2, 3} {
+			if utf8.RuneCountInString(parts[j]) > utf8.RuneCountInString(parts[i]) {
+				i = j
+			}
+		}
+		if parts[i] == "" {
+			break // only prefix and suffix are left: nothing more to shorten
 		}
 		r := []rune(parts[i])
 		parts[i] = string(r[:max(0, len(r)-over)])
