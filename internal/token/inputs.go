@@ -408,20 +408,22 @@ func ParseAPIURL(s string) (*url.URL, error) {
 	const accepted = "an https:// URL such as https://api.cloudflare.com/client/v4, or http:// to a loopback host (127.0.0.1, [::1], localhost) for the local emulator"
 	s = strings.TrimSpace(s)
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Opaque != "" {
+	// u.Hostname() too: "https://:443" has a Host but no host to call.
+	if err != nil || u.Host == "" || u.Hostname() == "" || u.Opaque != "" {
 		return nil, inputErrorf("api-url", accepted, "%q is not an absolute URL", clip(s))
 	}
 	if u.User != nil {
 		return nil, inputErrorf("api-url", accepted, "must not carry credentials")
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
+	// ForceQuery: a bare "?" would be carried into every request URL.
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return nil, inputErrorf("api-url", accepted, "must not have a query or fragment")
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !isLoopback(u.Hostname()) {
-			return nil, inputErrorf("api-url", accepted, "http:// to %s would send the parent token in clear text", u.Hostname())
+			return nil, inputErrorf("api-url", accepted, "http:// to %s would send the parent token in clear text", clip(u.Hostname()))
 		}
 	default:
 		return nil, inputErrorf("api-url", accepted, "scheme %q is not https", clip(u.Scheme))
@@ -452,21 +454,25 @@ func clip(s string) string {
 	return string([]rune(s)[:n]) + "…"
 }
 
-// looksLikeToken reports whether s has the shape of a Cloudflare API token:
-// the cfut_/cfat_ prefixes of new tokens, or 40 characters of the older
-// alphabet (reference/cloudflare-api.md, Responses).
+// looksLikeToken reports whether s holds something shaped like a Cloudflare
+// API token: the cfut_/cfat_ prefix of new tokens, or a run of 40 or more
+// characters of the older alphabet (reference/cloudflare-api.md, Responses).
+// It looks anywhere in s, not only at the whole value: in an item such as
+// "organizations:<token>" or a host such as "http://<token>/" the part that
+// clip keeps would otherwise be the token itself.
 func looksLikeToken(s string) bool {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "cfut_") || strings.HasPrefix(s, "cfat_") {
+	if strings.Contains(s, "cfut_") || strings.Contains(s, "cfat_") {
 		return true
 	}
-	if len(s) < 40 {
-		return false
-	}
+	run := 0
 	for _, r := range s {
-		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
-			return false
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' {
+			if run++; run >= 40 {
+				return true
+			}
+		} else {
+			run = 0
 		}
 	}
-	return true
+	return false
 }
