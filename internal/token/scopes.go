@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Scope is one item of the scopes input: a permission group base name at a
@@ -231,7 +232,7 @@ func Resolve(scopes []Scope, groups []PermissionGroup) ([]PermissionGroup, error
 			return nil, inputErrorf("scopes", "account permission groups: the token's policy grants them on the listed accounts",
 				"%q exists only as a zone-scoped permission group", want)
 		default:
-			problem := fmt.Sprintf("%q matches no account permission group", want)
+			problem := fmt.Sprintf("%q matches no account permission group", shownName(want))
 			if near := Closest(want, groups, 3); len(near) > 0 {
 				problem += "; closest: " + quoteAll(near)
 			}
@@ -239,6 +240,17 @@ func Resolve(scopes []Scope, groups []PermissionGroup) ([]PermissionGroup, error
 		}
 	}
 	return out, nil
+}
+
+// shownName is how a name that did not resolve appears in the error: in
+// full when it could be a group name, else through clip, which shortens it
+// and hides an API token pasted into the scopes input (ParseScopes takes
+// any text as a name; only here does it meet the list).
+func shownName(name string) string {
+	if utf8.RuneCountInString(name) <= 100 && !looksLikeToken(name) {
+		return name
+	}
+	return clip(name)
 }
 
 func quoteAll(names []string) string {
