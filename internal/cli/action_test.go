@@ -337,4 +337,3 @@ func keys(m map[string]string) []string {
 	slices.Sort(k)
 	return k
 }
-
