@@ -2,6 +2,7 @@ package cloudflare
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -172,6 +173,11 @@ func (c *Client) RollToken(ctx context.Context, ep token.Endpoint, id string) (t
 	if err != nil {
 		return token.Secret{}, fmt.Errorf("roll token %s: %w", id, err)
 	}
+	if value == "" {
+		// A 2xx with result null decodes to "" without error; handing that
+		// on as the token's value would give the caller an empty secret.
+		return token.Secret{}, fmt.Errorf("roll token %s: the answer has no value", id)
+	}
 	return token.NewSecret(value), nil
 }
 
@@ -195,6 +201,10 @@ func (c *Client) GetToken(ctx context.Context, ep token.Endpoint, id string) (to
 	})
 	if err != nil {
 		return token.Info{}, fmt.Errorf("get token %s: %w", id, err)
+	}
+	if t.ID == "" {
+		// A 2xx with result null decodes to a zero token without error.
+		return token.Info{}, fmt.Errorf("get token %s: the answer has no token", id)
 	}
 	return info(*t), nil
 }
@@ -305,6 +315,10 @@ func (c *Client) VerifyToken(ctx context.Context, ep token.Endpoint, secret toke
 	})
 	if err != nil {
 		return "", fmt.Errorf("verify token: %w", err)
+	}
+	if status == "" {
+		// A 2xx with result null decodes to an empty status without error.
+		return "", errors.New("verify token: the answer has no status")
 	}
 	return status, nil
 }
