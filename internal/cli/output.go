@@ -34,6 +34,10 @@ func (p *printer) fail(err error) {
 	var ie *token.InputError
 	var ue usageError
 	switch {
+	case errors.As(err, &ie) && ie.Input == "api-token":
+		// The CLI takes the parent token only from the environment.
+		p.logf("error: %s %s", EnvName("api-token"), ie.Problem)
+		p.logf("hint: export %s with a token that may create tokens (\"API Tokens Write\", or \"Account API Tokens Write\" with --owner account)", EnvName("api-token"))
 	case errors.As(err, &ie):
 		p.logf("error: --%s: %s", ie.Input, ie.Problem)
 		if ie.Accepted != "" {
@@ -66,9 +70,7 @@ func parseFlags(fs *flag.FlagSet, args []string, p *printer, synopsis string) er
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(p.out, "Usage: %s\n\nFlags:\n", synopsis)
-			fs.SetOutput(p.out)
-			fs.PrintDefaults()
+			printHelp(p.out, fs, synopsis)
 			return errHelpShown
 		}
 		return usageError{err.Error(), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
@@ -94,4 +96,31 @@ func annotation(err error) string {
 		msg += ". " + strings.ToUpper(hint[:1]) + hint[1:] + "."
 	}
 	return msg
+}
+
+// printHelp lists a subcommand's flags the way a person reads them: the
+// short alias beside the long name, the help, and the environment
+// variable that can stand in for an input flag.
+func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprintf(w, "Usage: %s\n\nFlags:\n", synopsis)
+	short := map[string]string{} // long name → alias
+	fs.VisitAll(func(f *flag.Flag) {
+		if long, ok := strings.CutPrefix(f.Usage, "short for --"); ok {
+			short[long] = f.Name
+		}
+	})
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, "short for --") || f.Name == "api-token" {
+			return
+		}
+		names := "    --" + f.Name
+		if s, ok := short[f.Name]; ok {
+			names = "-" + s + ", --" + f.Name
+		}
+		fmt.Fprintf(w, "  %s\n        %s\n", names, f.Usage)
+		if _, isInput := flagHelp[f.Name]; isInput {
+			fmt.Fprintf(w, "        env: %s\n", EnvName(f.Name))
+		}
+	})
+	fmt.Fprintf(w, "\nThe parent token is read from %s only.\n", EnvName("api-token"))
 }
