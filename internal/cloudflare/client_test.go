@@ -622,3 +622,52 @@ func TestClient_BasePath(t *testing.T) {
 		})
 	}
 }
+
+// TestClient_ListTokensEndless: a server that answers every page with a
+// full page (one that ignores "page") must not keep the client listing
+// until its deadline.
+func TestClient_ListTokensEndless(t *testing.T) {
+	t.Parallel()
+	f := mustFake(t)
+	var items []string
+	for i := range listPageSize {
+		items = append(items, fmt.Sprintf(`{"id":"%032x","name":"t%d","status":"active","policies":[]}`, i, i))
+	}
+	page := []byte(`{"success":true,"errors":[],"messages":[],"result":[` + strings.Join(items, ",") + `]}`)
+	f.handle("GET", "/user/tokens", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(page)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	_, err := f.client.ListTokens(ctx, token.Endpoint{})
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("ListTokens = %v (context: %v), want an error before the deadline", err, ctx.Err())
+	}
+	if n := f.hits.Load(); n > maxListPages {
+		t.Errorf("%d pages requested, want at most %d", n, maxListPages)
+	}
+}
+
+// TestClient_CreateTokenTruncatedAnswer: a 200 cut off mid-body may have
+// created the token, so its outcome is unknown, and it is not repeated.
+func TestClient_CreateTokenTruncatedAnswer(t *testing.T) {
+	t.Parallel()
+	f := mustFake(t)
+	body := fixture(t, "created.json")
+	f.handle("POST", "/user/tokens", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body[:len(body)/2])
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	})
+	err := calls[1].call(t.Context(), f.client)
+	if !errors.Is(err, token.ErrOutcomeUnknown) {
+		t.Errorf("CreateToken = %v, want token.ErrOutcomeUnknown", err)
+	}
+	if n := f.hits.Load(); n != 1 {
+		t.Errorf("%d POSTs, want 1", n)
+	}
+}

@@ -23,6 +23,12 @@ import (
 // (reference/cloudflare-api.md, Endpoints: per_page 5–50).
 const listPageSize = 50
 
+// maxListPages bounds a listing: 100 full pages are ten times the largest
+// quota (500 account tokens, reference/cloudflare-api.md, Errors and
+// limits), so more means a server that ignores "page" and would keep the
+// client listing, and growing the list, until its deadline.
+const maxListPages = 100
+
 // PermissionGroups lists every permission group the parent token may grant.
 //
 //	GET /user/tokens/permission_groups
@@ -258,6 +264,9 @@ func (c *Client) ListTokens(ctx context.Context, ep token.Endpoint) ([]token.Inf
 		// Past the last page the result is empty; a short page is the last.
 		if len(items) < listPageSize {
 			return all, nil
+		}
+		if page >= maxListPages {
+			return nil, fmt.Errorf("list tokens: still full after %d pages of %d; the API does not page", page, listPageSize)
 		}
 	}
 }
