@@ -174,3 +174,67 @@ func TestAction_SweepDeletesOnlyOwnExpiredTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestAction_PostFailureNamesTokenAndExpiry: when the token cannot be
+// deleted, post fails with one ::error:: that names the token id and when
+// it expires by itself.
+func TestAction_PostFailureNamesTokenAndExpiry(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}
+	main := w.runner.RunMain(ctx, step)
+	if main.Failed {
+		t.Fatalf("main failed:\n%s", main.Log)
+	}
+	// 403 is not retried, so the test does not wait out the backoff.
+	w.e.AddFault(emulator.Fault{Route: "DELETE /user/tokens/{token_id}", Kind: emulator.Status, Status: 403})
+	post := w.runner.RunPost(ctx, step, main.State)
+	(&ghactiontest.Job{Main: main, Post: post}).AssertNoLeaks(t, w.seeded.UserToken, main.Outputs["token"])
+	errs := post.Annotations("error")
+	if post.ExitCode != 1 || len(errs) != 1 {
+		t.Fatalf("post: exit %d with %d errors, want 1 and 1\n%s", post.ExitCode, len(errs), post.Log)
+	}
+	for _, want := range []string{main.Outputs["token-id"], main.Outputs["expires-at"]} {
+		if !strings.Contains(errs[0].Data, want) {
+			t.Errorf("post error %q does not name %q", errs[0].Data, want)
+		}
+	}
+}
+
+// TestAction_QuotaMakesRoomFromOwnExpiredTokens: at the user's token
+// quota, the action removes this tool's own expired tokens and creates
+// the token; tokens that are not its own are never touched.
+func TestAction_QuotaMakesRoomFromOwnExpiredTokens(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	limits := emulator.DefaultLimits()
+	limits.UserTokenQuota = 4 // the parent, one foreign token, two of ours that expired
+	w.e.SetLimits(limits)
+	past := time.Now().Add(-time.Hour)
+	foreign, _ := w.e.IssueUserToken(w.seeded.UserID, emulator.TokenSpec{Name: "terraform ci", ExpiresOn: past})
+	for _, n := range []string{"1", "2"} {
+		w.e.IssueUserToken(w.seeded.UserID, emulator.TokenSpec{Name: "cf-scoped-token octo-org/octo-repo " + n + ".1 deploy 0123456789ab", ExpiresOn: past})
+	}
+	job := w.run(t, w.with("account-ids", w.seeded.AccountIDs[0]))
+	if job.Main.Failed || job.Post.Failed {
+		t.Fatalf("main or post failed:\n%s\n%s", job.Main.Log, job.Post.Log)
+	}
+	if live := w.children(); len(live) != 1 || live[0].ID != foreign {
+		t.Errorf("after the job, alive besides the parents: %v; want only the foreign token", live)
+	}
+
+	// Full of tokens that are not ours: a plain error, nothing deleted.
+	w2 := newWorld(t)
+	limits.UserTokenQuota = 2
+	w2.e.SetLimits(limits)
+	w2.e.IssueUserToken(w2.seeded.UserID, emulator.TokenSpec{Name: "terraform ci", ExpiresOn: past})
+	job = w2.run(t, w2.with("account-ids", w2.seeded.AccountIDs[0]))
+	errs := job.Main.Annotations("error")
+	if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, "quota") {
+		t.Fatalf("at a quota full of foreign tokens: exit %d, errors %v", job.Main.ExitCode, errs)
+	}
+	if n := len(w2.children()); n != 1 {
+		t.Errorf("%d foreign tokens left, want 1 (never touched)", n)
+	}
+}

@@ -318,6 +318,7 @@ func TestAction_PostWithoutTokenIsANotice(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	post := w.runner.RunPost(context.Background(), ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}, nil)
+	post.AssertNoLeaks(t, w.seeded.UserToken)
 	if post.Failed {
 		t.Fatalf("post failed:\n%s", post.Log)
 	}

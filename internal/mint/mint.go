@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -142,7 +143,7 @@ func (m *Minter) create(ctx context.Context, ep token.Endpoint, spec token.Spec)
 	if errors.Is(err, token.ErrQuotaExceeded) {
 		removed, serr := m.Sweep(ctx, ep, false)
 		if serr != nil || len(removed) == 0 {
-			return token.Created{}, false, errors.Join(fmt.Errorf("%w; no expired %q token could be removed to make room (delete unused tokens in the dashboard, or run sweep)", err, token.NamePrefix), serr)
+			return token.Created{}, false, errors.Join(fmt.Errorf("at the token quota, and no expired %q token of this tool's could be removed to make room: %w", strings.TrimSpace(token.NamePrefix), err), serr)
 		}
 		m.logf("at the token quota: removed %d expired %stoken(s), trying once more", len(removed), token.NamePrefix)
 		created, err = m.API.CreateToken(ctx, ep, spec)
