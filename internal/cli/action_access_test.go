@@ -151,4 +151,3 @@ func TestAction_AllowedIPs(t *testing.T) {
 		})
 	}
 }
-
