@@ -1,0 +1,204 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Seeds live in testdata/fuzz/<FuzzName>/; crashers a fuzzer found stay
+// there as regression cases and run with every go test.
+
+// fuzzInputError fails unless err is an *InputError for input.
+func fuzzInputError(t *testing.T, err error, input string) {
+	t.Helper()
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		t.Fatalf("error %v (%T) is not an *InputError", err, err)
+	}
+	if ie.Input != input || ie.Problem == "" || ie.Accepted == "" {
+		t.Fatalf("InputError %+v, want Input %q with Problem and Accepted", ie, input)
+	}
+}
+
+func FuzzParseScopes(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string, write bool) {
+		def := Read
+		if write {
+			def = Write
+		}
+		got, err := ParseScopes(s, def)
+		if err != nil {
+			fuzzInputError(t, err, "scopes")
+			return
+		}
+		if len(got) == 0 || len(got) > maxListItems {
+			t.Fatalf("ParseScopes(%q) accepted %d scopes", s, len(got))
+		}
+		for i, sc := range got {
+			switch {
+			case sc.ID != "":
+				if !isHex32(sc.ID) || sc.Name != "" || sc.Level != "" {
+					t.Fatalf("ParseScopes(%q): bad id scope %#v", s, sc)
+				}
+			case sc.Name == "" || (sc.Level != Read && sc.Level != Write):
+				t.Fatalf("ParseScopes(%q): bad named scope %#v", s, sc)
+			case sc.Level == Write && sc.Name == Shorthands["audit-logs"]:
+				t.Fatalf("ParseScopes(%q) accepted audit logs at the write level", s)
+			}
+			if slices.Contains(got[:i], sc) {
+				t.Fatalf("ParseScopes(%q) kept the duplicate %#v", s, sc)
+			}
+			// Each scope alone reads back as itself, whatever the default.
+			back, err := ParseScopes(sc.String(), Write)
+			if err != nil {
+				t.Fatalf("ParseScopes(%q) gave %#v, whose String %q does not parse: %v", s, sc, sc.String(), err)
+			}
+			if diff := cmp.Diff([]Scope{sc}, back); diff != "" {
+				t.Fatalf("ParseScopes(%q): %#v → String %q → (-want +got):\n%s", s, sc, sc.String(), diff)
+			}
+		}
+		// parse → format → parse is stable, whatever the default level.
+		formatted := FormatScopes(got)
+		for _, def := range []Level{Read, Write} {
+			again, err := ParseScopes(formatted, def)
+			if err != nil {
+				t.Fatalf("ParseScopes(%q) = %v; FormatScopes = %q does not parse: %v", s, got, formatted, err)
+			}
+			if diff := cmp.Diff(got, again); diff != "" {
+				t.Fatalf("ParseScopes(%q) → FormatScopes %q → ParseScopes (-first +second):\n%s", s, formatted, diff)
+			}
+		}
+	})
+}
+
+func FuzzParseAccountIDs(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		ids, err := ParseAccountIDs(s)
+		if err != nil {
+			fuzzInputError(t, err, "account-ids")
+			if ids != nil {
+				t.Fatalf("ParseAccountIDs(%q) = %q with its error", s, ids)
+			}
+			return
+		}
+		if len(ids) == 0 || len(ids) > maxListItems {
+			t.Fatalf("ParseAccountIDs(%q) accepted %d ids", s, len(ids))
+		}
+		for i, id := range ids {
+			if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+				t.Fatalf("ParseAccountIDs(%q) accepted %q, not 32 lowercase hex", s, id)
+			}
+			if slices.Contains(ids[:i], id) {
+				t.Fatalf("ParseAccountIDs(%q) kept the duplicate %q", s, id)
+			}
+			if !strings.Contains(s, id) {
+				t.Fatalf("ParseAccountIDs(%q) made up %q", s, id)
+			}
+		}
+		for _, sep := range []string{",", " ", "\n", ", "} {
+			again, err := ParseAccountIDs(strings.Join(ids, sep))
+			if err != nil {
+				t.Fatalf("ParseAccountIDs(%q) = %q; joined with %q it does not parse: %v", s, ids, sep, err)
+			}
+			if diff := cmp.Diff(ids, again); diff != "" {
+				t.Fatalf("ParseAccountIDs(%q) → Join(%q) → ParseAccountIDs (-first +second):\n%s", s, sep, diff)
+			}
+		}
+	})
+}
+
+func FuzzParseAllowedIPs(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		cidrs, runner, err := ParseAllowedIPs(s)
+		if err != nil {
+			fuzzInputError(t, err, "allowed-ips")
+			return
+		}
+		if len(cidrs) > maxListItems {
+			t.Fatalf("ParseAllowedIPs(%q) accepted %d CIDRs", s, len(cidrs))
+		}
+		for i, c := range cidrs {
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				t.Fatalf("ParseAllowedIPs(%q) gave %q, not a CIDR: %v", s, c, err)
+			}
+			if p != p.Masked() || p.String() != c || p.Addr().Zone() != "" {
+				t.Fatalf("ParseAllowedIPs(%q) gave %q, not a canonical masked CIDR", s, c)
+			}
+			if slices.Contains(cidrs[:i], c) {
+				t.Fatalf("ParseAllowedIPs(%q) kept the duplicate %q", s, c)
+			}
+		}
+		joined := strings.Join(cidrs, ",")
+		if runner {
+			joined += "\n" + RunnerKeyword
+		}
+		again, runnerAgain, err := ParseAllowedIPs(joined)
+		if err != nil {
+			t.Fatalf("ParseAllowedIPs(%q) = %q; joined %q does not parse: %v", s, cidrs, joined, err)
+		}
+		if diff := cmp.Diff(cidrs, again); diff != "" || runner != runnerAgain {
+			t.Fatalf("ParseAllowedIPs(%q) → Join → ParseAllowedIPs: runner %v → %v (-first +second):\n%s", s, runner, runnerAgain, diff)
+		}
+	})
+}
+
+func FuzzParseTTL(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseTTL(s)
+		if err != nil {
+			fuzzInputError(t, err, "ttl")
+			if d != 0 {
+				t.Fatalf("ParseTTL(%q) = %v with its error", s, d)
+			}
+			return
+		}
+		if d < MinTTL || d > MaxTTL || d%1e9 != 0 {
+			t.Fatalf("ParseTTL(%q) = %v, outside 1m..24h or not whole seconds", s, d)
+		}
+		again, err := ParseTTL(d.String())
+		if err != nil || again != d {
+			t.Fatalf("ParseTTL(%q) = %v; ParseTTL(%q) = %v, %v", s, d, d.String(), again, err)
+		}
+	})
+}
+
+func FuzzParseName(f *testing.F) {
+	f.Fuzz(func(t *testing.T, given, repo, runID, attempt, job string, suffix uint64) {
+		rc := RunContext{
+			Repository: repo, RunID: runID, RunAttempt: attempt, Job: job,
+			// The caller draws 12 hex characters; the fuzzer picks which.
+			Suffix: fmt.Sprintf("%012x", suffix&(1<<48-1)),
+		}
+		name, err := ParseName(given, rc)
+		if err != nil {
+			fuzzInputError(t, err, "name")
+			return
+		}
+		if n := utf8.RuneCountInString(name); n > MaxNameLength {
+			t.Fatalf("ParseName(%q, %+v) = %q, %d runes", given, rc, name, n)
+		}
+		if !utf8.ValidString(name) {
+			t.Fatalf("ParseName(%q, %+v) = %q, not valid UTF-8", given, rc, name)
+		}
+		for _, r := range name {
+			if !unicode.IsPrint(r) {
+				t.Fatalf("ParseName(%q, %+v) = %q holds the non-printable %U", given, rc, name, r)
+			}
+		}
+		if !strings.HasSuffix(name, " "+rc.Suffix) {
+			t.Fatalf("ParseName(%q, %+v) = %q, without the suffix", given, rc, name)
+		}
+		if strings.TrimSpace(given) == "" && !IsOwnName(name) {
+			t.Fatalf("default name %q (%+v) lacks the prefix %q", name, rc, NamePrefix)
+		}
+	})
+}
