@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/accounts"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/shared"
@@ -18,6 +17,12 @@ import (
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
+
+// The SDK's request fields are param.Field values from a package of the
+// SDK's internal tree: this package sets them through their exported Value
+// and Present fields instead of the SDK root's F helper, because importing
+// the root links every one of the SDK's ~115 services into the binary
+// (18 MB instead of a few).
 
 // listPageSize is the largest page the list endpoint allows
 // (reference/cloudflare-api.md, Endpoints: per_page 5–50).
@@ -42,8 +47,9 @@ func (c *Client) PermissionGroups(ctx context.Context, ep token.Endpoint) ([]tok
 	err = c.do(ctx, true, func(ctx context.Context) error {
 		groups = groups[:0]
 		if ep.IsAccount() {
-			page, err := accounts.NewTokenPermissionGroupService(opts...).List(ctx,
-				accounts.TokenPermissionGroupListParams{AccountID: cloudflare.F(ep.AccountID)})
+			var params accounts.TokenPermissionGroupListParams
+			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
+			page, err := accounts.NewTokenPermissionGroupService(opts...).List(ctx, params)
 			if err != nil {
 				return err
 			}
@@ -91,28 +97,27 @@ func (c *Client) CreateToken(ctx context.Context, ep token.Endpoint, spec token.
 	for i, p := range spec.Policies {
 		groups := make([]shared.TokenPolicyPermissionGroupParam, len(p.PermissionGroups))
 		for j, id := range p.PermissionGroups {
-			groups[j] = shared.TokenPolicyPermissionGroupParam{ID: cloudflare.F(id)}
+			groups[j].ID.Value, groups[j].ID.Present = id, true
 		}
-		policies[i] = shared.TokenPolicyParam{
-			Effect:           cloudflare.F(shared.TokenPolicyEffect(p.Effect)),
-			PermissionGroups: cloudflare.F(groups),
-			Resources:        cloudflare.F[shared.TokenPolicyResourcesUnionParam](shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam(p.Resources)),
-		}
+		pol := &policies[i]
+		pol.Effect.Value, pol.Effect.Present = shared.TokenPolicyEffect(p.Effect), true
+		pol.PermissionGroups.Value, pol.PermissionGroups.Present = groups, true
+		pol.Resources.Value, pol.Resources.Present = shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam(p.Resources), true
 	}
 	expires := spec.ExpiresOn.UTC().Truncate(time.Second)
 	var created token.Created
 	err = c.do(ctx, false, func(ctx context.Context) error {
 		if ep.IsAccount() {
-			params := accounts.TokenNewParams{
-				AccountID: cloudflare.F(ep.AccountID),
-				Name:      cloudflare.F(spec.Name),
-				Policies:  cloudflare.F(policies),
-				ExpiresOn: cloudflare.F(expires),
-			}
+			var params accounts.TokenNewParams
+			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
+			params.Name.Value, params.Name.Present = spec.Name, true
+			params.Policies.Value, params.Policies.Present = policies, true
+			params.ExpiresOn.Value, params.ExpiresOn.Present = expires, true
 			if len(spec.AllowedIPs) > 0 {
-				params.Condition = cloudflare.F(accounts.TokenNewParamsCondition{
-					RequestIP: cloudflare.F(accounts.TokenNewParamsConditionRequestIP{In: cloudflare.F(spec.AllowedIPs)}),
-				})
+				var ip accounts.TokenNewParamsConditionRequestIP
+				ip.In.Value, ip.In.Present = spec.AllowedIPs, true
+				params.Condition.Value.RequestIP.Value, params.Condition.Value.RequestIP.Present = ip, true
+				params.Condition.Present = true
 			}
 			res, err := accounts.NewTokenService(opts...).New(ctx, params)
 			if err != nil {
@@ -121,15 +126,15 @@ func (c *Client) CreateToken(ctx context.Context, ep token.Endpoint, spec token.
 			created = token.Created{Info: token.Info{ID: res.ID, Name: res.Name, Status: string(res.Status), ExpiresOn: res.ExpiresOn}, Value: token.NewSecret(res.Value)}
 			return nil
 		}
-		params := user.TokenNewParams{
-			Name:      cloudflare.F(spec.Name),
-			Policies:  cloudflare.F(policies),
-			ExpiresOn: cloudflare.F(expires),
-		}
+		var params user.TokenNewParams
+		params.Name.Value, params.Name.Present = spec.Name, true
+		params.Policies.Value, params.Policies.Present = policies, true
+		params.ExpiresOn.Value, params.ExpiresOn.Present = expires, true
 		if len(spec.AllowedIPs) > 0 {
-			params.Condition = cloudflare.F(user.TokenNewParamsCondition{
-				RequestIP: cloudflare.F(user.TokenNewParamsConditionRequestIP{In: cloudflare.F(spec.AllowedIPs)}),
-			})
+			var ip user.TokenNewParamsConditionRequestIP
+			ip.In.Value, ip.In.Present = spec.AllowedIPs, true
+			params.Condition.Value.RequestIP.Value, params.Condition.Value.RequestIP.Present = ip, true
+			params.Condition.Present = true
 		}
 		res, err := user.NewTokenService(opts...).New(ctx, params)
 		if err != nil {
@@ -166,7 +171,9 @@ func (c *Client) RollToken(ctx context.Context, ep token.Endpoint, id string) (t
 		var res *string
 		var err error
 		if ep.IsAccount() {
-			res, err = accounts.NewTokenValueService(opts...).Update(ctx, id, accounts.TokenValueUpdateParams{AccountID: cloudflare.F(ep.AccountID), Body: map[string]any{}})
+			params := accounts.TokenValueUpdateParams{Body: map[string]any{}}
+			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
+			res, err = accounts.NewTokenValueService(opts...).Update(ctx, id, params)
 		} else {
 			res, err = user.NewTokenValueService(opts...).Update(ctx, id, user.TokenValueUpdateParams{Body: map[string]any{}})
 		}
@@ -199,7 +206,9 @@ func (c *Client) GetToken(ctx context.Context, ep token.Endpoint, id string) (to
 	var t *shared.Token
 	err = c.do(ctx, true, func(ctx context.Context) error {
 		if ep.IsAccount() {
-			t, err = accounts.NewTokenService(opts...).Get(ctx, id, accounts.TokenGetParams{AccountID: cloudflare.F(ep.AccountID)})
+			var params accounts.TokenGetParams
+			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
+			t, err = accounts.NewTokenService(opts...).Get(ctx, id, params)
 		} else {
 			t, err = user.NewTokenService(opts...).Get(ctx, id)
 		}
@@ -237,18 +246,21 @@ func (c *Client) ListTokens(ctx context.Context, ep token.Endpoint) ([]token.Inf
 		var items []shared.Token
 		err := c.do(ctx, true, func(ctx context.Context) error {
 			if ep.IsAccount() {
-				res, err := accounts.NewTokenService(opts...).List(ctx, accounts.TokenListParams{
-					AccountID: cloudflare.F(ep.AccountID), Page: cloudflare.F(float64(page)), PerPage: cloudflare.F(float64(listPageSize)),
-				})
+				var params accounts.TokenListParams
+				params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
+				params.Page.Value, params.Page.Present = float64(page), true
+				params.PerPage.Value, params.PerPage.Present = listPageSize, true
+				res, err := accounts.NewTokenService(opts...).List(ctx, params)
 				if err != nil {
 					return err
 				}
 				items = res.Result
 				return nil
 			}
-			res, err := user.NewTokenService(opts...).List(ctx, user.TokenListParams{
-				Page: cloudflare.F(float64(page)), PerPage: cloudflare.F(float64(listPageSize)),
-			})
+			var params user.TokenListParams
+			params.Page.Value, params.Page.Present = float64(page), true
+			params.PerPage.Value, params.PerPage.Present = listPageSize, true
+			res, err := user.NewTokenService(opts...).List(ctx, params)
 			if err != nil {
 				return err
 			}
@@ -283,7 +295,9 @@ func (c *Client) DeleteToken(ctx context.Context, ep token.Endpoint, id string) 
 	}
 	err = c.do(ctx, true, func(ctx context.Context) error {
 		if ep.IsAccount() {
-			_, err := accounts.NewTokenService(opts...).Delete(ctx, id, accounts.TokenDeleteParams{AccountID: cloudflare.F(ep.AccountID)})
+			var params accounts.TokenDeleteParams
+			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
+			_, err := accounts.NewTokenService(opts...).Delete(ctx, id, params)
 			return err
 		}
 		_, err := user.NewTokenService(opts...).Delete(ctx, id)
@@ -308,7 +322,9 @@ func (c *Client) VerifyToken(ctx context.Context, ep token.Endpoint, secret toke
 	var status string
 	err = c.do(ctx, true, func(ctx context.Context) error {
 		if ep.IsAccount() {
-			res, err := accounts.NewTokenService(opts...).Verify(ctx, accounts.TokenVerifyParams{AccountID: cloudflare.F(ep.AccountID)})
+			var params accounts.TokenVerifyParams
+			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
+			res, err := accounts.NewTokenService(opts...).Verify(ctx, params)
 			if err != nil {
 				return err
 			}
