@@ -110,7 +110,9 @@ func splitScopes(s string) ([]string, error) {
 			cur.WriteRune(r)
 		case (r == ',' || r == '\n' || r == '\r') && !quoted:
 			flush()
-		case r == '\n' && quoted:
+		case (r == '\n' || r == '\r') && quoted:
+			// \r ends a line too (CRLF input); kept inside a name it split
+			// the item when Scope.String wrote it back (found by FuzzParseScopes).
 			return nil, inputErrorf("scopes", scopesAccepted, "a quote is not closed on its line")
 		default:
 			cur.WriteRune(r)
@@ -144,6 +146,22 @@ func parseScope(item string, def Level) (Scope, error) {
 	if name == "" {
 		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q has no name", clip(item))
 	}
+	// A full group name ("DNS Read") is read as base name and level. This
+	// comes first, and repeats, so that what is left is the bare name the
+	// id and shorthand checks below expect: otherwise "organizations read"
+	// kept the shorthand unexpanded, "<id> read" became a name, and
+	// "x read read" a name ending in a level, none of which reads back the
+	// same from Scope.String (found by FuzzParseScopes).
+	for {
+		base, l, ok := cutLevelSuffix(name)
+		if !ok || base == "" {
+			break
+		}
+		if level != "" && level != l {
+			return Scope{}, inputErrorf("scopes", scopesAccepted, "%q names the level twice, %s and %s", clip(item), l, level)
+		}
+		name, level = base, l
+	}
 	if isHex32(name) {
 		if level != "" {
 			return Scope{}, inputErrorf("scopes", scopesAccepted, "%q: a permission group id is used as given and takes no level", clip(item))
@@ -152,12 +170,6 @@ func parseScope(item string, def Level) (Scope, error) {
 	}
 	if base, ok := Shorthands[strings.ToLower(name)]; ok {
 		name = base
-	} else if base, l, ok := cutLevelSuffix(name); ok {
-		// A full group name ("DNS Read") is read as base name and level.
-		if level != "" && level != l {
-			return Scope{}, inputErrorf("scopes", scopesAccepted, "%q names the level twice, %s and %s", clip(item), l, level)
-		}
-		name, level = base, l
 	}
 	if level == "" {
 		level = def
