@@ -219,11 +219,24 @@ func (m *Minter) cleanupContext(ctx context.Context) (context.Context, context.C
 func (m *Minter) rollback(ctx context.Context, ep token.Endpoint, t token.Info) error {
 	cctx, cancel := m.cleanupContext(ctx)
 	defer cancel()
-	if err := m.API.DeleteToken(cctx, ep, t.ID); err != nil && !errors.Is(err, token.ErrNotFound) {
+	if err := m.API.DeleteToken(cctx, ep, t.ID); !m.gone(cctx, ep, t.ID, err) {
 		return &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Err: err}
 	}
 	m.logf("deleted token %s", t.ID)
 	return nil
+}
+
+// gone reports whether a token is gone after a delete that answered err.
+// A failed delete may still have been done: when an attempt's answer is
+// lost (a reset after the change committed) the retries get 5xx, 429 or
+// resets, never the 404 that would say so. So a failure is checked with a
+// GET before it is reported as a token that "stays valid".
+func (m *Minter) gone(ctx context.Context, ep token.Endpoint, id string, err error) bool {
+	if err == nil || errors.Is(err, token.ErrNotFound) {
+		return true
+	}
+	_, gerr := m.API.GetToken(ctx, ep, id)
+	return errors.Is(gerr, token.ErrNotFound)
 }
 
 // RevokeError is a token that could not be deleted: it lives until it
@@ -250,7 +263,7 @@ func (e *RevokeError) Unwrap() error { return e.Err }
 func (m *Minter) Revoke(ctx context.Context, ep token.Endpoint, t token.Info) error {
 	for attempt := 1; ; attempt++ {
 		err := m.API.DeleteToken(ctx, ep, t.ID)
-		if err != nil && !errors.Is(err, token.ErrNotFound) {
+		if !m.gone(ctx, ep, t.ID, err) {
 			return &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Err: err}
 		}
 		_, err = m.API.GetToken(ctx, ep, t.ID)
