@@ -194,24 +194,29 @@ func TestMint_FailureAfterCreateDeletesToken(t *testing.T) {
 	errState := errors.New("write state: disk full")
 	for _, tc := range []struct {
 		name     string
-		fault    *emulator.Fault
+		faults   []emulator.Fault
 		handover func(mint.Minted) error
 		cancel   bool // cancel the run once verify has arrived
 		want     error
 	}{
-		{name: "verify refused", fault: &emulator.Fault{Route: routeVerify, Kind: emulator.Status, Status: http.StatusUnauthorized}},
-		{name: "verify 5xx beyond retries", fault: &emulator.Fault{Route: routeVerify, Kind: emulator.Status, Status: 503}},
+		{name: "verify refused", faults: []emulator.Fault{{Route: routeVerify, Kind: emulator.Status, Status: http.StatusUnauthorized}}},
+		{name: "verify 5xx beyond retries", faults: []emulator.Fault{{Route: routeVerify, Kind: emulator.Status, Status: 503}}},
 		{name: "handover fails", handover: func(mint.Minted) error { return errState }, want: errState},
-		{name: "cancelled during verify", fault: &emulator.Fault{Route: routeVerify, Kind: emulator.Latency, Delay: time.Minute},
+		{name: "cancelled during verify", faults: []emulator.Fault{{Route: routeVerify, Kind: emulator.Latency, Delay: time.Minute}},
 			cancel: true, want: context.Canceled},
+		{name: "clean-up delete done but its answers lost", faults: []emulator.Fault{
+			{Route: routeVerify, Kind: emulator.Status, Status: http.StatusUnauthorized},
+			{Route: routeDelete, Kind: emulator.LostResponse, Times: 1},
+			{Route: routeDelete, Kind: emulator.Status, Status: 502},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := mustWorld(t)
 			api := &ctxAPI{Client: w.client}
 			w.m.API = api
-			if tc.fault != nil {
-				w.e.AddFault(*tc.fault)
+			for _, f := range tc.faults {
+				w.e.AddFault(f)
 			}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
@@ -243,8 +248,8 @@ func TestMint_FailureAfterCreateDeletesToken(t *testing.T) {
 			if n := w.answered(routeCreate, http.StatusOK); n != 1 {
 				t.Fatalf("%d creates, want 1", n)
 			}
-			if n := w.answered(routeDelete, http.StatusOK); n != 1 {
-				t.Errorf("%d deletes answered 200, want 1", n)
+			if n := w.answered(routeDelete, http.StatusOK) + w.answered(routeDelete, 0); n != 1 {
+				t.Errorf("%d deletes done, want 1", n)
 			}
 			if tc.cancel {
 				if ctx.Err() == nil {
@@ -382,6 +387,22 @@ func TestMint_RevokeTreats404AsGoneAndConfirms(t *testing.T) {
 		}
 		if w.answered(routeDelete, 0) != 1 || w.answered(routeDelete, http.StatusNotFound) != 1 {
 			t.Errorf("want a lost delete then a 404; got %d requests", len(w.requests(routeDelete)))
+		}
+		w.mustNoOrphans(t)
+	})
+	t.Run("delete done but every answer lost", func(t *testing.T) {
+		t.Parallel()
+		w := mustWorld(t)
+		got := w.mustMint(t, w.request(t))
+		// The first delete is done and its answer lost; every later one
+		// fails. The token is gone, and Revoke must not say it lives on.
+		w.e.AddFault(emulator.Fault{Route: routeDelete, Kind: emulator.LostResponse, Times: 1})
+		w.e.AddFault(emulator.Fault{Route: routeDelete, Kind: emulator.Status, Status: 503})
+		if err := w.m.Revoke(t.Context(), got.Endpoint, got.Info); err != nil {
+			t.Fatalf("Revoke: %v, want nil: the token is gone", err)
+		}
+		if n := w.answered(routeDelete, http.StatusServiceUnavailable); n != 3 {
+			t.Errorf("%d deletes answered 503, want 3 (the retries after the lost one)", n)
 		}
 		w.mustNoOrphans(t)
 	})
