@@ -202,3 +202,61 @@ func FuzzParseName(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAPIURL: no panic; an accepted URL is https, or http to a
+// loopback host, with a host, no credentials, query or fragment, and
+// parses back to itself.
+func FuzzParseAPIURL(f *testing.F) {
+	for _, s := range []string{
+		"https://api.cloudflare.com/client/v4", "http://127.0.0.1:8787/client/v4", "http://[::1]/x",
+		"http://localhost:1/", "http://api.example.com", "https://u:p@h/", "https://h/?", "https://:443",
+		"ftp://127.0.0.1", "https://h/#f", " https://h/a/ ", "http://127.0.0.1.example.com/", "http://0x7f.1/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseAPIURL(s)
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Input != "api-url" {
+				t.Fatalf("error %v is not an InputError for api-url", err)
+			}
+			return
+		}
+		if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+			t.Fatalf("accepted %q as %#v", s, u)
+		}
+		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			t.Fatalf("accepted %q: scheme %s to host %s", s, u.Scheme, u.Hostname())
+		}
+		again, err := ParseAPIURL(u.String())
+		if err != nil || again.String() != u.String() {
+			t.Fatalf("%q → %q does not parse back to itself: %v", s, u, err)
+		}
+	})
+}
+
+// FuzzInputsParse: the whole validation never panics, fails only with an
+// InputError, and never quotes a token pasted into any input.
+func FuzzInputsParse(f *testing.F) {
+	const tok = "cfut_0123456789abcdefghijABCDEFGHIJ0123456789abcdef"
+	f.Add("0a1b2c3d4e5f60718293a4b5c6d7e8f9", "organizations", "read", "1h", "user", "", "", "create", "")
+	f.Add(tok, "apps-and-policies:write", "write", "15m", "account", "deploy", "runner", "revoke", "abc")
+	f.Add("x", tok, "admin", tok, "team", tok, tok, "sweep", tok)
+	f.Fuzz(func(t *testing.T, accounts, scopes, permission, ttl, owner, name, ips, mode, tokenID string) {
+		in := Inputs{APIToken: "parent", AccountIDs: accounts, Scopes: scopes, Permission: permission, TTL: ttl,
+			Owner: owner, Name: name, AllowedIPs: ips, Verify: "true", Revoke: "true", ExportEnv: "false",
+			Mode: mode, TokenID: tokenID, APIURL: "https://api.cloudflare.com/client/v4"}
+		_, err := in.Parse(RunContext{Repository: "o/r", RunID: "1", RunAttempt: "1", Job: "j", Suffix: "0123456789ab"})
+		if err == nil {
+			return
+		}
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			t.Fatalf("error %v (%T) is not an InputError", err, err)
+		}
+		if strings.Contains(err.Error(), tok[5:17]) {
+			t.Fatalf("error quotes the pasted token: %v", err)
+		}
+	})
+}

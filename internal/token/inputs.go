@@ -75,8 +75,10 @@ const (
 	maxListItems       = 100 // accounts, scopes or CIDRs: far above any real need, bounds the request
 )
 
-// Parse validates every input, in the order action.yml lists them, and
-// returns the first fault as an *InputError. It makes no call: a Request
+// Parse validates every input and returns the first fault as an
+// *InputError. The order puts what decides the rest first: mode, api-token,
+// api-url, owner, verify, revoke, export-env, account-ids, token-id, then
+// the create inputs permission, scopes, ttl, name and allowed-ips. It makes no call: a Request
 // that comes back is safe to act on.
 func (in Inputs) Parse(rc RunContext) (Request, error) {
 	var r Request
@@ -150,7 +152,7 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 }
 
 func parseMode(s string) (Mode, error) {
-	switch m := Mode(strings.TrimSpace(s)); m {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
 	case ModeCreate, ModeRevoke, ModeSweep:
 		return m, nil
 	case "":
@@ -289,6 +291,10 @@ func ParseName(given string, rc RunContext) (string, error) {
 	}
 	if n := utf8.RuneCountInString(given); n > MaxGivenNameLength {
 		return "", inputErrorf("name", accepted, "is %d characters long", n)
+	}
+	if looksLikeToken(given) {
+		// A name shows in the dashboard, the outputs, the summary and logs.
+		return "", inputErrorf("name", accepted, "looks like it holds an API token; a name is shown in the dashboard, outputs and logs")
 	}
 	return given + " " + rc.Suffix, nil
 }
@@ -456,23 +462,35 @@ func clip(s string) string {
 
 // looksLikeToken reports whether s holds something shaped like a Cloudflare
 // API token: the cfut_/cfat_ prefix of new tokens, or a run of 40 or more
-// characters of the older alphabet (reference/cloudflare-api.md, Responses).
-// It looks anywhere in s, not only at the whole value: in an item such as
-// "organizations:<token>" or a host such as "http://<token>/" the part that
-// clip keeps would otherwise be the token itself.
+// characters of the older alphabet that mixes digits, upper- and lower-case
+// letters, as random tokens do (reference/cloudflare-api.md, Responses) and
+// long words, names and hex digests do not. It looks anywhere in s, not only
+// at the whole value: in an item such as "organizations:<token>" or a host
+// such as "http://<token>/" the part that clip keeps would otherwise be the
+// token itself.
 func looksLikeToken(s string) bool {
 	if strings.Contains(s, "cfut_") || strings.Contains(s, "cfat_") {
 		return true
 	}
-	run := 0
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' {
-			if run++; run >= 40 {
+	var run int
+	var digit, upper, lower bool
+	for _, r := range s + " " { // the space ends the last run
+		switch {
+		case '0' <= r && r <= '9':
+			digit = true
+		case 'A' <= r && r <= 'Z':
+			upper = true
+		case 'a' <= r && r <= 'z':
+			lower = true
+		case r == '_' || r == '-':
+		default:
+			if run >= 40 && digit && upper && lower {
 				return true
 			}
-		} else {
-			run = 0
+			run, digit, upper, lower = 0, false, false, false
+			continue
 		}
+		run++
 	}
 	return false
 }

@@ -216,7 +216,7 @@ func TestParseRejects(t *testing.T) {
 		{"revoke 0", func(in *Inputs) { in.Revoke = "0" }, "revoke"},
 		{"export-env on", func(in *Inputs) { in.ExportEnv = "on" }, "export-env"},
 		{"mode delete", func(in *Inputs) { in.Mode = "delete" }, "mode"},
-		{"mode is case-sensitive", func(in *Inputs) { in.Mode = "Revoke" }, "mode"},
+		{"mode is case-insensitive, Revoke still needs token-id", func(in *Inputs) { in.Mode = "Revoke" }, "token-id"},
 		{"token-id with create", func(in *Inputs) { in.TokenID = "aaaabbbbccccddddeeeeffff00001111" }, "token-id"},
 		{"token-id missing with revoke", func(in *Inputs) { in.Mode = "revoke" }, "token-id"},
 		{"token-id short with revoke", func(in *Inputs) { in.Mode = "revoke"; in.TokenID = "abc" }, "token-id"},
@@ -230,7 +230,7 @@ func TestParseRejects(t *testing.T) {
 			in := defaultInputs(t)
 			tc.modify(&in)
 			r, err := in.Parse(testRunContext())
-			wantInputError(t, err, tc.input)
+			_ = wantInputError(t, err, tc.input)
 			if diff := cmp.Diff(Request{}, r, secretComparer); diff != "" {
 				t.Errorf("Parse returned a Request with its error (-want +got):\n%s", diff)
 			}
@@ -282,7 +282,7 @@ func TestParseFirstFault(t *testing.T) {
 	}
 	for _, step := range steps {
 		_, err := in.Parse(testRunContext())
-		wantInputError(t, err, step.input)
+		_ = wantInputError(t, err, step.input)
 		step.mend(&in)
 	}
 	_, err := in.Parse(testRunContext())
@@ -385,7 +385,7 @@ func TestParseAccountIDs(t *testing.T) {
 		t.Run("reject/"+tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := ParseAccountIDs(tc.in)
-			wantInputError(t, err, "account-ids")
+			_ = wantInputError(t, err, "account-ids")
 			if got != nil {
 				t.Errorf("ParseAccountIDs(%q) = %q with its error, want nil", tc.in, got)
 			}
@@ -430,7 +430,7 @@ func TestParseTTL(t *testing.T) {
 		t.Run("reject/"+in, func(t *testing.T) {
 			t.Parallel()
 			got, err := ParseTTL(in)
-			wantInputError(t, err, "ttl")
+			_ = wantInputError(t, err, "ttl")
 			if got != 0 {
 				t.Errorf("ParseTTL(%q) = %v with its error, want 0", in, got)
 			}
@@ -462,7 +462,7 @@ func TestParseLevel(t *testing.T) {
 		t.Run("reject/"+in, func(t *testing.T) {
 			t.Parallel()
 			_, err := ParseLevel("permission", in)
-			wantInputError(t, err, "permission")
+			_ = wantInputError(t, err, "permission")
 		})
 	}
 }
@@ -487,7 +487,7 @@ func TestParseBool(t *testing.T) {
 			t.Run(input+"/reject/"+in, func(t *testing.T) {
 				t.Parallel()
 				got, err := ParseBool(input, in)
-				wantInputError(t, err, input)
+				_ = wantInputError(t, err, input)
 				if got {
 					t.Errorf("ParseBool(%q) = true with its error", in)
 				}
@@ -508,7 +508,7 @@ func TestParseTokenID(t *testing.T) {
 		t.Run("reject/"+in, func(t *testing.T) {
 			t.Parallel()
 			_, err := ParseTokenID(in)
-			wantInputError(t, err, "token-id")
+			_ = wantInputError(t, err, "token-id")
 		})
 	}
 }
@@ -544,6 +544,8 @@ func TestParseName(t *testing.T) {
 		t.Errorf("MaxGivenNameLength = %d, want 107 (120 minus a space and a 12-character suffix)", MaxGivenNameLength)
 	}
 	rejects := []struct{ name, in string }{
+		{"a new-style token", "deploy cfut_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd1234"},
+		{"an old-style token", "Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789abcd"},
 		{"108 characters", max + "n"},
 		{"108 runes", maxRunes + "é"},
 		{"newline inside", "a\nb"},
@@ -562,7 +564,7 @@ func TestParseName(t *testing.T) {
 		t.Run("reject/"+tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := ParseName(tc.in, rc)
-			wantInputError(t, err, "name")
+			_ = wantInputError(t, err, "name")
 			if got != "" {
 				t.Errorf("ParseName(%q) = %q with its error", tc.in, got)
 			}
@@ -670,7 +672,7 @@ func TestParseAllowedIPs(t *testing.T) {
 		t.Run("reject/"+in, func(t *testing.T) {
 			t.Parallel()
 			got, runner, err := ParseAllowedIPs(in)
-			wantInputError(t, err, "allowed-ips")
+			_ = wantInputError(t, err, "allowed-ips")
 			if got != nil || runner {
 				t.Errorf("ParseAllowedIPs(%q) = %q, %v with its error", in, got, runner)
 			}
@@ -762,7 +764,7 @@ func TestParseAPIURL(t *testing.T) {
 		t.Run("reject/"+in, func(t *testing.T) {
 			t.Parallel()
 			got, err := ParseAPIURL(in)
-			wantInputError(t, err, "api-url")
+			_ = wantInputError(t, err, "api-url")
 			if got != nil {
 				t.Errorf("ParseAPIURL(%q) = %v with its error", in, got)
 			}

@@ -59,8 +59,9 @@ var Shorthands = map[string]string{
 	"audit-logs":        "Access: Audit Logs",
 }
 
-// readOnly are base names Cloudflare offers only at the read level.
-var readOnly = map[string]bool{"Access: Audit Logs": true}
+// readOnly are base names (lower case) Cloudflare offers only at the read
+// level.
+var readOnly = map[string]bool{"access: audit logs": true}
 
 const scopesAccepted = "items separated by commas or newlines, each a shorthand (organizations, apps-and-policies, service-tokens, device-posture, custom-pages, mutual-tls, ssh-auditing, audit-logs) or an account permission group's base name such as \"Access: Apps and Policies\", optionally followed by :read or :write, or a permission group's 32-hex id; quote a name that holds a comma"
 
@@ -162,6 +163,9 @@ func parseScope(item string, def Level) (Scope, error) {
 		}
 		name, level = base, l
 	}
+	if isHex32(strings.ToLower(name)) && !isHex32(name) {
+		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q looks like a permission group id, but ids are lower-case hex", clip(item))
+	}
 	if isHex32(name) {
 		if level != "" {
 			return Scope{}, inputErrorf("scopes", scopesAccepted, "%q: a permission group id is used as given and takes no level", clip(item))
@@ -174,7 +178,7 @@ func parseScope(item string, def Level) (Scope, error) {
 	if level == "" {
 		level = def
 	}
-	if level == Write && readOnly[name] {
+	if level == Write && readOnly[strings.ToLower(name)] {
 		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q: %s is read-only, there is no write level", clip(item), name)
 	}
 	return Scope{Name: name, Level: level}, nil
@@ -225,7 +229,7 @@ func Resolve(scopes []Scope, groups []PermissionGroup) ([]PermissionGroup, error
 			continue
 		}
 		want := sc.GroupName()
-		var zoneOnly bool
+		var otherScope []string // scopes of same-named groups that do not act on accounts
 		var found *PermissionGroup
 		for i, g := range groups {
 			if !strings.EqualFold(g.Name, want) {
@@ -235,14 +239,14 @@ func Resolve(scopes []Scope, groups []PermissionGroup) ([]PermissionGroup, error
 				found = &groups[i]
 				break
 			}
-			zoneOnly = true
+			otherScope = append(otherScope, g.Scopes...)
 		}
 		switch {
 		case found != nil:
 			add(*found)
-		case zoneOnly:
+		case len(otherScope) > 0:
 			return nil, inputErrorf("scopes", "account permission groups: the token's policy grants them on the listed accounts",
-				"%q exists only as a zone-scoped permission group", want)
+				"%q exists only with scope %s, not %s", want, strings.Join(otherScope, ", "), AccountScope)
 		default:
 			problem := fmt.Sprintf("%q matches no account permission group", shownName(want))
 			if near := Closest(want, groups, 3); len(near) > 0 {
@@ -285,8 +289,8 @@ func Closest(name string, groups []PermissionGroup, n int) []string {
 	var cands []cand
 	seen := map[string]bool{}
 	for _, g := range groups {
-		if !g.hasScope(AccountScope) || seen[g.Name] {
-			continue
+		if _, _, selectable := cutLevelSuffix(g.Name); !selectable || !g.hasScope(AccountScope) || seen[g.Name] {
+			continue // only names a scope item can ask for: "… Revoke" groups are chosen by id
 		}
 		seen[g.Name] = true
 		have := strings.ToLower(g.Name)
