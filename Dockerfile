@@ -27,6 +27,8 @@ WORKDIR /src
 # Optional: a module proxy and go flags from the builder (test/container/run.sh passes the host's).
 ARG GOPROXY
 ARG GOFLAGS
+# What `cf-scoped-token version` reports; release.yml passes the tag.
+ARG VERSION=dev
 ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOCACHE=/root/.cache/go-build
 
 # Modules in their own layer: it is rebuilt only when go.mod or go.sum change.
@@ -37,7 +39,7 @@ COPY . .
 # -trimpath and an empty -buildid make the binary depend on the sources and toolchain only.
 # The post step is the same binary under a second name: it picks its phase from argv[0].
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w -buildid=" -o /out/usr/local/bin/cf-scoped-token . \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w -buildid= -X github.com/cf-scoped-token/cf-scoped-token/internal/cli.Version=${VERSION}" -o /out/usr/local/bin/cf-scoped-token . \
  && ln -s cf-scoped-token /out/usr/local/bin/cf-scoped-token-post \
  && mkdir -p /out/etc/ssl/certs \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt \
