@@ -27,8 +27,6 @@ WORKDIR /src
 # Optional: a module proxy and go flags from the builder (test/container/run.sh passes the host's).
 ARG GOPROXY
 ARG GOFLAGS
-# What `cf-scoped-token version` reports; release.yml passes the tag.
-ARG VERSION=dev
 ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOCACHE=/root/.cache/go-build
 
 # Modules in their own layer: it is rebuilt only when go.mod or go.sum change.
@@ -36,6 +34,9 @@ COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 
 COPY . .
+# What `cf-scoped-token version` reports; release.yml passes the tag. Declared after the module
+# layer: a build argument is part of the cache key of every RUN after it.
+ARG VERSION=dev
 # -trimpath and an empty -buildid make the binary depend on the sources and toolchain only.
 # The post step is the same binary under a second name: it picks its phase from argv[0].
 RUN --mount=type=cache,target=/root/.cache/go-build \
