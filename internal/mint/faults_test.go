@@ -56,9 +56,8 @@ func TestMint_FaultOnEachCall(t *testing.T) {
 		"create/403x1":            mintFails,
 		"verify/403x1":            mintFails, // the token is deleted first
 		// Two creates in a row without an answer, and the token is not
-		// there either time: mint creates once more, never a third time.
-		"create/500x2":   mintFails,
-		"create/resetx2": mintFails,
+		// there either time: each look-up makes the next create safe, and
+		// the third succeeds (create/500x3 below: a third failure ends it).
 		// The post step could not delete: the token lives until its expiry
 		// and the RevokeError names it.
 		"delete/403x1": leftNamed | revokeSays,
@@ -135,11 +134,8 @@ func TestMint_FaultOnEachCall(t *testing.T) {
 					}
 				}
 				if call.route == routeCreate && (kind.fault.Kind == emulator.Status && kind.fault.Status >= 500 || kind.fault.Kind == emulator.Reset) {
-					if !errors.Is(err, token.ErrOutcomeUnknown) {
-						t.Errorf("error %v does not match token.ErrOutcomeUnknown", err)
-					}
-					if n := len(w.requests(routeCreate)); n != 2 {
-						t.Errorf("%d creates, want 2: once, and once more after the look-up found nothing", n)
+					if n := len(w.requests(routeCreate)); n != 3 {
+						t.Errorf("%d creates, want 3: each after a look-up found nothing", n)
 					}
 				}
 
@@ -171,4 +167,22 @@ func TestMint_FaultOnEachCall(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestMint_CreateGivesUpAfterMaxCreates: three creates in a row go
+// unanswered and none made a token: Mint fails with the unknown outcome,
+// sends no fourth create, and leaves nothing behind.
+func TestMint_CreateGivesUpAfterMaxCreates(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.Status, Status: 502, Times: 3})
+	_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { return nil })
+	if !errors.Is(err, token.ErrOutcomeUnknown) {
+		t.Fatalf("error %v does not match token.ErrOutcomeUnknown", err)
+	}
+	if n := len(w.requests(routeCreate)); n != 3 {
+		t.Errorf("%d creates, want 3", n)
+	}
+	w.e.ClearFaults()
+	w.mustNoOrphans(t)
 }

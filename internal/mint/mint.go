@@ -39,6 +39,33 @@ type Minter struct {
 	CleanupTimeout time.Duration
 	// Logf, if set, gets progress lines. They never hold a secret.
 	Logf func(format string, args ...any)
+	// Sleep waits between creates whose answers were lost, or returns
+	// ctx.Err(). Nil: a real wait. Tests inject one that does not wait.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// maxCreates bounds the creates of one token. A create is sent again only
+// after a lookup by the token's unique name showed the last one made
+// nothing, so each is safe; the bound keeps a failing API from being
+// asked for ever.
+const maxCreates = 3
+
+// createBackoff is the wait before create n+1: an API that lost two
+// answers in a row may need a moment.
+func createBackoff(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func (m *Minter) sleep(ctx context.Context, d time.Duration) error {
+	if m.Sleep != nil {
+		return m.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Minted is a token handed to the user, with what the summary shows.
@@ -133,10 +160,10 @@ func (m *Minter) finish(ctx context.Context, req token.Request, minted Minted, h
 	return nil
 }
 
-// create makes the token once. When the answer is lost it finds the token
-// by its unique name and adopts it (a new value by roll), or, when the
-// token is not there, creates it once more; a create is never repeated
-// blindly. At the quota it removes this tool's own expired tokens and
+// create makes the token. When the answer is lost it finds the token by
+// its unique name and adopts it (a new value by roll), or, when the token
+// is not there, creates it again (at most maxCreates in all); a create is
+// never repeated blindly. At the quota it removes this tool's own expired tokens and
 // tries once more.
 func (m *Minter) create(ctx context.Context, ep token.Endpoint, spec token.Spec) (token.Created, bool, error) {
 	created, err := m.API.CreateToken(ctx, ep, spec)
@@ -175,8 +202,11 @@ func (m *Minter) create(ctx context.Context, ep token.Endpoint, spec token.Spec)
 				err = errors.Join(err, m.rollback(ctx, ep, t))
 			}
 			return token.Created{}, false, err
-		case attempt >= 2:
-			return token.Created{}, false, err
+		case attempt >= maxCreates:
+			return token.Created{}, false, fmt.Errorf("%d creates went unanswered, and none made a token: %w", attempt, err)
+		}
+		if serr := m.sleep(ctx, createBackoff(attempt)); serr != nil {
+			return token.Created{}, false, errors.Join(err, serr)
 		}
 		m.logf("token %q does not exist: creating it once more", spec.Name)
 		created, err = m.API.CreateToken(ctx, ep, spec)

@@ -56,8 +56,8 @@ func TestSoak(t *testing.T) {
 	userC := &cloudflare.Client{BaseURL: w.api, HTTP: httpc, Token: token.NewSecret(w.seed.UserToken), Retry: retry, Debugf: w.logs.printf}
 	acctC := &cloudflare.Client{BaseURL: w.api, HTTP: httpc, Token: token.NewSecret(w.seed.AccountToken), Retry: retry, Debugf: w.logs.printf}
 	now := func() time.Time { return t0 }
-	userM := &mint.Minter{API: userC, Now: now, Logf: w.logs.printf}
-	acctM := &mint.Minter{API: acctC, Now: now, Logf: w.logs.printf}
+	userM := &mint.Minter{API: userC, Now: now, Logf: w.logs.printf, Sleep: noSleep}
+	acctM := &mint.Minter{API: acctC, Now: now, Logf: w.logs.printf, Sleep: noSleep}
 	w.e.SetLimits(emulator.Limits{UserTokenQuota: 1 << 20, AccountTokenQuota: 1 << 20}) // rate limit off
 
 	// Every secret value seen during the run, to search the logs for.
