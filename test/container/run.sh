@@ -207,7 +207,10 @@ build() {
 		fail "podman build failed"
 	}
 }
-pm rmi -f "$image" >/dev/null 2>&1 || true
+pm rmi -f "$image" "$image-rebuild" >/dev/null 2>&1 || true
+# Layers left by earlier runs on this machine would be candidates for the cache check below;
+# a fresh machine has none, and neither should a second run.
+pm image prune -f >/dev/null 2>&1 || true
 say "podman build --no-cache (modules from the proxy)"
 t=$(date +%s%N)
 build "$image" --no-cache
@@ -217,7 +220,10 @@ printf '// rebuild marker %s written by test/container/run.sh\n\npackage main\n'
 t=$(date +%s%N)
 build "$image-rebuild"
 build_warm_ms=$(ms_since "$t")
-grep -A1 'RUN go mod download' "$work/build.log" | grep -q 'Using cache' || fail "the rebuild did not reuse the module layer"
+grep -A1 'RUN go mod download' "$work/build.log" | grep -q 'Using cache' || {
+	grep -E 'STEP|Using cache' "$work/build.log" >&2
+	fail "the rebuild did not reuse the module layer"
+}
 grep -A1 'COPY \. \.' "$work/build.log" | grep -q 'Using cache' && fail "the rebuild did not see the changed source"
 pm rmi -f "$image-rebuild" >/dev/null
 
