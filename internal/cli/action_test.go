@@ -64,7 +64,14 @@ func newWorld(t *testing.T) *world {
 	e := emulator.New()
 	seeded := emulator.Seed(e)
 	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		srv.Close()
+		// A request the emulator has no route for is a client bug (a lost
+		// base path, a wrong endpoint), whatever the test asserted.
+		for _, r := range e.Unhandled() {
+			t.Errorf("request to an unknown route: %s %s", r.Method, r.Path)
+		}
+	})
 	return &world{
 		e: e, seeded: seeded, apiURL: srv.URL + emulator.BasePath,
 		runner: &ghactiontest.Runner{Binary: mustBinary(t), ActionYML: filepath.Join(moduleRoot, "action.yml")},

@@ -14,6 +14,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +103,31 @@ func (r Retry) backoff(n int, err error) time.Duration {
 	return time.Duration(r.Jitter() * float64(ceiling))
 }
 
+// checkBaseURL refuses a base URL that would send the token in clear text
+// off this machine. Input validation refuses it first; this keeps the
+// client safe whoever builds it.
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return errors.New("cloudflare client: BaseURL is not an absolute URL")
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("cloudflare client: refusing %s:// to %s: the token would cross the network in clear text", u.Scheme, u.Hostname())
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
 // options are the only settings the SDK gets: no environment, no retries.
 func (c *Client) options(secret token.Secret) ([]option.RequestOption, error) {
 	if c.BaseURL == "" || c.HTTP == nil {
@@ -108,6 +135,9 @@ func (c *Client) options(secret token.Secret) ([]option.RequestOption, error) {
 	}
 	if secret.IsZero() {
 		return nil, errors.New("cloudflare client: no API token")
+	}
+	if err := checkBaseURL(c.BaseURL); err != nil {
+		return nil, err
 	}
 	hc := *c.HTTP
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
