@@ -214,15 +214,22 @@ func (e *Emulator) collectionFor(c *call, s *accessStore, k accessKind) (*collec
 	return s.coll("apps/" + appID + "/policies"), nil
 }
 
+// accessCollection passes the gate of the kind's Access area (read or
+// write) and returns the account's store and the kind's collection.
+func (e *Emulator) accessCollection(c *call, k accessKind, write bool) (*accessStore, *collection, *reply) {
+	s, rp := e.accessGate(c, k.area, write)
+	if rp != nil {
+		return nil, nil, rp
+	}
+	col, rp := e.collectionFor(c, s, k)
+	return s, col, rp
+}
+
 // accessList answers GET …/access/<kind>, paginated like other v4 lists (page default 1,
 // per_page default 25, 1…1000; empty past the end).
 func (e *Emulator) accessList(k accessKind) handler {
 	return func(c *call) reply {
-		s, rp := e.accessGate(c, k.area, false)
-		if rp != nil {
-			return *rp
-		}
-		col, rp := e.collectionFor(c, s, k)
+		_, col, rp := e.accessCollection(c, k, false)
 		if rp != nil {
 			return *rp
 		}
@@ -242,11 +249,7 @@ func (e *Emulator) accessList(k accessKind) handler {
 // accessGet answers GET …/access/<kind>/{id}.
 func (e *Emulator) accessGet(k accessKind) handler {
 	return func(c *call) reply {
-		s, rp := e.accessGate(c, k.area, false)
-		if rp != nil {
-			return *rp
-		}
-		col, rp := e.collectionFor(c, s, k)
+		_, col, rp := e.accessCollection(c, k, false)
 		if rp != nil {
 			return *rp
 		}
@@ -261,11 +264,7 @@ func (e *Emulator) accessGet(k accessKind) handler {
 // accessCreate answers POST …/access/<kind>: a new object with a UUID id and timestamps.
 func (e *Emulator) accessCreate(k accessKind) handler {
 	return func(c *call) reply {
-		s, rp := e.accessGate(c, k.area, true)
-		if rp != nil {
-			return *rp
-		}
-		col, rp := e.collectionFor(c, s, k)
+		_, col, rp := e.accessCollection(c, k, true)
 		if rp != nil {
 			return *rp
 		}
@@ -299,11 +298,7 @@ func (e *Emulator) accessCreate(k accessKind) handler {
 // id, created_at and server-generated secrets stay.
 func (e *Emulator) accessUpdate(k accessKind) handler {
 	return func(c *call) reply {
-		s, rp := e.accessGate(c, k.area, true)
-		if rp != nil {
-			return *rp
-		}
-		col, rp := e.collectionFor(c, s, k)
+		_, col, rp := e.accessCollection(c, k, true)
 		if rp != nil {
 			return *rp
 		}
@@ -334,11 +329,7 @@ func (e *Emulator) accessUpdate(k accessKind) handler {
 // deletes its policies.
 func (e *Emulator) accessDelete(k accessKind) handler {
 	return func(c *call) reply {
-		s, rp := e.accessGate(c, k.area, true)
-		if rp != nil {
-			return *rp
-		}
-		col, rp := e.collectionFor(c, s, k)
+		s, col, rp := e.accessCollection(c, k, true)
 		if rp != nil {
 			return *rp
 		}
