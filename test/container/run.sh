@@ -53,13 +53,23 @@ elif ! grep -q '^default_ulimits = \[\]' "$conf"; then
 	printf '[containers]\ndefault_ulimits = []\n' >/etc/containers/containers.conf.d/50-cf-scoped-token-test.conf
 fi
 
-pm() { podman --storage-driver=vfs --runtime "$runc" --cgroup-manager=cgroupfs "$@"; }
 limits=(--ulimit nofile=20000:20000 --ulimit nproc=1000:1000)
 
 work=$(mktemp -d /tmp/cf-scoped-token-container.XXXXXX)
+# Podman gets a storage root of this run's own: every run starts like a fresh machine (no layers
+# of earlier runs for the build cache to pick, which made the cache check below depend on the
+# machine's history), and the machine's other images are never touched.
+pm() {
+	podman --root "$work/storage" --runroot "$work/runroot" --storage-driver=vfs \
+		--runtime "$runc" --cgroup-manager=cgroupfs "$@"
+}
 emu_pid=
 cleanup() {
 	if [ -n "$emu_pid" ]; then kill "$emu_pid" 2>/dev/null || true; fi
+	# The storage root holds gigabytes of vfs layers: it goes even with KEEP (logs and files stay).
+	pm rm -a -f >/dev/null 2>&1 || true
+	chmod -R u+w "$work/storage" 2>/dev/null || true
+	rm -rf "$work/storage" "$work/runroot"
 	if [ -n "${KEEP:-}" ]; then say "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -207,10 +217,6 @@ build() {
 		fail "podman build failed"
 	}
 }
-pm rmi -f "$image" "$image-rebuild" >/dev/null 2>&1 || true
-# Layers left by earlier runs on this machine would be candidates for the cache check below;
-# a fresh machine has none, and neither should a second run.
-pm image prune -f >/dev/null 2>&1 || true
 say "podman build --no-cache (modules from the proxy)"
 t=$(date +%s%N)
 build "$image" --no-cache
