@@ -20,6 +20,9 @@ func TestAction_FailedVerifyLeavesNoToken(t *testing.T) {
 	if job.Main.ExitCode != 1 || len(job.Main.Annotations("error")) != 1 {
 		t.Fatalf("main: exit %d, want 1 with one error\n%s", job.Main.ExitCode, job.Main.Log)
 	}
+	if msg := job.Main.Annotations("error")[0].Data; !strings.Contains(msg, "verify: false") {
+		t.Errorf("the error does not explain the refused check: %q", msg)
+	}
 	if len(job.Main.Outputs) != 0 || job.State["token-id"] != "" {
 		t.Errorf("a failed step handed out outputs %v / state %v", keys(job.Main.Outputs), keys(job.State))
 	}

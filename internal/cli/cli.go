@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
@@ -145,6 +146,9 @@ func explain(err error) string {
 		return ""
 	}
 	switch {
+	case strings.HasSuffix(apiErr.Path, "tokens/verify") && apiErr.Status < 500:
+		// Verify is called with the new token, not the parent.
+		return "Cloudflare did not accept the new token when it was checked, so it was deleted; set verify: false to hand it out unchecked"
 	case apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden && apiErr.Has(9109):
 		return "Cloudflare refused api-token: it is mistyped, expired or deleted, an account-owned token used with owner: user, or limited to other IP addresses than this runner's"
 	case apiErr.Status == http.StatusForbidden:
