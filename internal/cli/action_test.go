@@ -107,6 +107,10 @@ func (w *world) run(t *testing.T, with map[string]string) *ghactiontest.Job {
 		if s != nil && s.Err != nil {
 			t.Fatalf("%s: the simulation could not run: %v", s.Phase, s.Err)
 		}
+		if s != nil && (len(s.Issues) > 0 || s.FileCommandErr != nil) {
+			// e.g. "Unexpected input(s)": action.yml and the step disagree.
+			t.Errorf("%s: the runner complained: %v %v", s.Phase, s.Issues, s.FileCommandErr)
+		}
 	}
 	job.AssertNoLeaks(t, w.seeded.UserToken, w.seeded.AccountToken)
 	return job
