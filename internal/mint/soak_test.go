@@ -272,7 +272,7 @@ func soakCause(err error) string {
 	case errors.Is(err, token.ErrOutcomeUnknown) && strings.Contains(s, "looking the token up by its name failed"):
 		return "create lost, look-up failed"
 	case errors.Is(err, token.ErrOutcomeUnknown):
-		return "create unanswered twice"
+		return "every create unanswered"
 	case strings.Contains(s, "roll token"):
 		return "roll"
 	case strings.HasPrefix(s, "verify token"):
