@@ -66,12 +66,15 @@ type Retry struct {
 // deadline bounds it all. Ten attempts, not fewer: at a 20% fault rate
 // six still failed a post step's delete about once in 10,000 jobs (the
 // soak test in internal/mint).
-var DefaultRetry = Retry{Attempts: 10, Base: 500 * time.Millisecond, Max: 30 * time.Second}
+func DefaultRetry() Retry {
+	return Retry{Attempts: 10, Base: 500 * time.Millisecond, Max: 30 * time.Second}
+}
 
 func (c *Client) retry() Retry {
 	r := c.Retry
 	if r.Attempts == 0 {
-		r.Attempts, r.Base, r.Max = DefaultRetry.Attempts, DefaultRetry.Base, DefaultRetry.Max
+		d := DefaultRetry()
+		r.Attempts, r.Base, r.Max = d.Attempts, d.Base, d.Max
 	}
 	if r.Sleep == nil {
 		r.Sleep = sleep

@@ -378,8 +378,8 @@ func TestClient_DefaultRetry(t *testing.T) {
 	if _, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID); err == nil {
 		t.Fatal("no error")
 	}
-	if n := f.hits.Load(); n != int64(DefaultRetry.Attempts) {
-		t.Errorf("%d requests, want DefaultRetry.Attempts = %d", n, DefaultRetry.Attempts)
+	if n := f.hits.Load(); n != int64(DefaultRetry().Attempts) {
+		t.Errorf("%d requests, want DefaultRetry().Attempts = %d", n, DefaultRetry().Attempts)
 	}
 }
 

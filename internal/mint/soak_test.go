@@ -243,7 +243,7 @@ func TestSoak(t *testing.T) {
 	// only when all six attempts of one DELETE meet a fault that does not
 	// commit it (5xx, 429, reset): 0.15^6 ≈ 1e-5 per job at this chaos, so
 	// about one run in 170 of this test. That is the retry budget
-	// (cloudflare.DefaultRetry) showing, not a broken promise; it is
+	// (cloudflare.DefaultRetry()) showing, not a broken promise; it is
 	// reported as a failure so that it is seen.
 	if postFailures > 0 || leftNamed > 0 {
 		t.Errorf("%d post failures and %d tokens left alive (named by an error) at %.0f%% chaos with the default retries: "+
