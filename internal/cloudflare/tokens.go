@@ -104,6 +104,7 @@ func (c *Client) CreateToken(ctx context.Context, ep token.Endpoint, spec token.
 		pol.PermissionGroups.Value, pol.PermissionGroups.Present = groups, true
 		pol.Resources.Value, pol.Resources.Present = shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam(p.Resources), true
 	}
+	warmEncoders() // see sdkrace.go
 	expires := spec.ExpiresOn.UTC().Truncate(time.Second)
 	var created token.Created
 	err = c.do(ctx, false, func(ctx context.Context) error {

@@ -14,7 +14,8 @@ import (
 // tests: SDK v6.10.0 races on the first concurrent marshal of a type
 // behind an interface (internal/apijson newInterfaceEncoder writes e.root
 // in a closure shared by all callers); once a type is cached there is no
-// write.
+// write. (internal/cloudflare does the same for its client; the emulator
+// may not import it, and these tests call the SDK directly.)
 func TestMain(m *testing.M) {
 	var pol shared.TokenPolicyParam
 	pol.Resources.Value, pol.Resources.Present = shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam{"k": "*"}, true

@@ -2,27 +2,22 @@ package cloudflare
 
 import (
 	"encoding/json"
-	"os"
-	"testing"
+	"sync"
 
 	"github.com/cloudflare/cloudflare-go/v6/accounts"
 	"github.com/cloudflare/cloudflare-go/v6/shared"
 	"github.com/cloudflare/cloudflare-go/v6/user"
 )
 
-// TestMain warms the SDK's JSON encoder cache before the parallel tests
-// run. SDK v6.10.0 races on the first concurrent marshal of a type behind
-// an interface (internal/apijson newInterfaceEncoder writes e.root in a
-// closure shared by all callers); once a type is cached there is no write.
-// The binary makes one call at a time and never meets it; tests that run
-// clients side by side do.
-func TestMain(m *testing.M) {
-	warmSDKEncoders()
-	os.Exit(m.Run())
-}
-
-// warmSDKEncoders marshals each create body shape once.
-func warmSDKEncoders() {
+// warmEncoders makes the SDK's JSON encoders safe to use from several
+// goroutines. SDK v6.10.0 races on the first concurrent marshal of a type
+// behind an interface (internal/apijson newInterfaceEncoder writes e.root
+// in a closure all callers share); once the type is in the SDK's cache
+// nothing writes. So the first create marshals each body shape once, alone.
+//
+// It is the one package-level variable here: it guards the SDK's own
+// global cache, which no test patches.
+var warmEncoders = sync.OnceFunc(func() {
 	var pol shared.TokenPolicyParam
 	pol.Resources.Value, pol.Resources.Present = shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam{"k": "*"}, true
 	var u user.TokenNewParams
@@ -31,4 +26,4 @@ func warmSDKEncoders() {
 	a.Policies.Value, a.Policies.Present = []shared.TokenPolicyParam{pol}, true
 	_, _ = json.Marshal(u)
 	_, _ = json.Marshal(a)
-}
+})
