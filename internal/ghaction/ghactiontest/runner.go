@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction"
 )
