@@ -13,82 +13,120 @@ import (
 )
 
 // State the main phase leaves for the post phase (reference/github-runner.md
-// §2: it reaches post as STATE_<name>, name verbatim).
+// §2: it reaches post as STATE_<name>, name verbatim). Each key is one field
+// of token.Record.
 const (
 	stateTokenID   = "token-id"
 	stateName      = "token-name"
 	stateExpiresAt = "token-expires-at"
 	stateAccount   = "token-account" // the account of an account-owned token; empty for user-owned
+	statePending   = "token-pending" // "true" while a create is on the wire
+	stateLost      = "token-lost"    // "true" once a create answer was lost
 )
+
+// saveLedger writes what the post phase needs to delete what main made,
+// every key every time: the first call, with an empty ledger, comes before
+// anything else main does, so that post sees only this run's values — a
+// STATE_* variable planted in the job's environment reaches post unless
+// main saved that key (reference/github-runner.md §1, precedence).
+func saveLedger(gh *ghaction.Action, l mint.Ledger) error {
+	expires := ""
+	if !l.ExpiresOn.IsZero() {
+		expires = l.ExpiresOn.UTC().Format(time.RFC3339)
+	}
+	for _, kv := range [...][2]string{
+		{stateTokenID, l.ID},
+		{stateName, l.Name},
+		{stateExpiresAt, expires},
+		{stateAccount, l.Endpoint.AccountID},
+		{statePending, trueOrEmpty(l.Pending)},
+		{stateLost, trueOrEmpty(l.Lost)},
+	} {
+		if err := gh.SaveState(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func trueOrEmpty(b bool) string {
+	if b {
+		return "true"
+	}
+	return ""
+}
+
+// record reads main's ledger back in the post phase.
+func record(gh *ghaction.Action) token.Record {
+	return token.Record{
+		TokenID: gh.State(stateTokenID), Name: gh.State(stateName), ExpiresAt: gh.State(stateExpiresAt),
+		AccountID: gh.State(stateAccount), Pending: gh.State(statePending), Lost: gh.State(stateLost),
+	}
+}
 
 // runAction is the action's main phase: validate every input, then create,
 // verify and hand over the token — or revoke or sweep, per mode.
-func runAction(ctx context.Context, getenv func(string) string, stdout io.Writer) int {
-	gh := ghaction.New(getenv, stdout)
+func runAction(ctx context.Context, gh *ghaction.Action, getenv func(string) string, stdout io.Writer) error {
 	// The parent token is masked before anything else is written, so not
 	// even a message about a wrong input can show it.
-	gh.Mask(strings.TrimSpace(gh.Input("api-token")))
+	gh.Mask(gh.Input("api-token"))
+	if err := saveLedger(gh, mint.Ledger{}); err != nil {
+		return err
+	}
 	in, err := actionInputs(gh)
 	if err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
+		return err
 	}
 	suffix, err := newSuffix()
 	if err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
+		return err
 	}
 	req, err := in.Parse(runContext(getenv, suffix))
 	if err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
+		return err
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
-	defer cancel()
-	m := newMinter(newClient(req, gh.Debugf), func(format string, args ...any) {
-		fmt.Fprintf(stdout, format+"\n", args...)
-	})
+	logf := lineLogger(stdout)
+	m := newMinter(newClient(req.APIURL.String(), req.APIToken, gh.Debugf, logf), logf)
 	switch req.Mode {
 	case token.ModeRevoke:
-		err = m.Revoke(ctx, req.Endpoint(), token.Info{ID: req.TokenID})
-		if err == nil {
+		out, err := revoke(ctx, m, req.Endpoint(), token.Info{ID: req.TokenID})
+		if err != nil {
+			return err
+		}
+		if out == mint.NotFound {
+			gh.Noticef("Token %s was not found on %s: it is already gone, or it lives under another owner (set owner and account-ids as when it was created).", req.TokenID, endpointName(req.Endpoint()))
+		} else {
 			gh.Noticef("Token %s is deleted.", req.TokenID)
 		}
+		return nil
 	case token.ModeSweep:
-		var swept []token.Info
-		swept, err = m.Sweep(ctx, req.Endpoint(), false)
-		if err == nil {
-			gh.Noticef("Deleted %d expired %q token(s).", len(swept), strings.TrimSpace(token.NamePrefix))
+		swept, err := sweep(ctx, m, req.Endpoint(), false)
+		if err != nil {
+			return err
 		}
-	default:
-		_, err = m.Mint(ctx, req, func(t mint.Minted) error { return handover(gh, req, t) })
+		gh.Noticef("Deleted %d expired %q token(s).", len(swept), strings.TrimSpace(token.NamePrefix))
+		return nil
 	}
-	if err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
+	m.Mask = func(s token.Secret) error {
+		gh.Mask(s.Reveal())
+		return gh.Err()
 	}
-	return 0
+	m.Record = func(l mint.Ledger) error { return saveLedger(gh, l) }
+	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
+	defer cancel()
+	_, err = m.Mint(ctx, req, func(t mint.Minted) error { return handover(gh, req, t) })
+	return err
 }
 
-// handover gives the token to the job: mask first, then the state post
-// needs to delete it, then the outputs, env and summary. An error here
-// makes the lifecycle delete the token.
+// handover gives the masked and recorded token to the job: the outputs,
+// env and summary. An error here makes the lifecycle delete the token.
 func handover(gh *ghaction.Action, req token.Request, t mint.Minted) error {
-	gh.Mask(t.Value.Reveal())
-	if err := gh.Err(); err != nil {
-		return fmt.Errorf("mask the token: %w", err)
-	}
 	expires := t.ExpiresOn.UTC().Format(time.RFC3339)
 	type write struct {
 		set         func(name, value string) error
 		name, value string
 	}
 	steps := []write{
-		{gh.SaveState, stateTokenID, t.ID},
-		{gh.SaveState, stateName, t.Name},
-		{gh.SaveState, stateExpiresAt, expires},
-		{gh.SaveState, stateAccount, t.Endpoint.AccountID},
 		{gh.SetOutput, "token", t.Value.Reveal()},
 		{gh.SetOutput, "token-id", t.ID},
 		{gh.SetOutput, "expires-at", expires},
@@ -113,59 +151,64 @@ func handover(gh *ghaction.Action, req token.Request, t mint.Minted) error {
 }
 
 // runPost is the action's post phase, run when the job ends (also after a
-// failure or cancellation): delete the token main created.
-func runPost(ctx context.Context, getenv func(string) string, stdout io.Writer) int {
-	gh := ghaction.New(getenv, stdout)
-	gh.Mask(strings.TrimSpace(gh.Input("api-token")))
-	id := gh.State(stateTokenID)
-	if id == "" {
-		gh.Noticef("No token to revoke: the main step created none.")
-		return 0
-	}
-	expires := gh.State(stateExpiresAt)
+// failure or cancellation): delete what main made, as main recorded it.
+func runPost(ctx context.Context, gh *ghaction.Action, stdout io.Writer) error {
+	gh.Mask(gh.Input("api-token"))
 	in, err := actionInputs(gh)
 	if err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
+		return err
 	}
-	revoke, err := token.ParseBool("revoke", in.Revoke)
+	c, err := in.ParseCleanup(record(gh))
 	if err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
+		return err
 	}
-	if !revoke {
-		gh.Noticef("Token %s is kept (revoke: false); it expires at %s.", id, expires)
-		return 0
+	switch {
+	case c.Nothing():
+		gh.Noticef("No token to revoke: the main step created none.")
+		return nil
+	case c.Mode != token.ModeCreate:
+		fmt.Fprintf(stdout, "mode %s: the main step makes no token, so there is nothing to delete\n", c.Mode)
+		return nil
+	case c.Keep && !c.FindByName:
+		gh.Noticef("Token %s is kept (revoke: false); it expires at %s.", c.Token.ID, formatTime(c.Token.ExpiresOn))
+		return nil
 	}
-	// The state was written by main; check it like any input all the same.
-	if _, err := token.ParseTokenID(id); err != nil {
-		gh.Errorf("The state token-id is not a token id; nothing was deleted.")
-		return 1
-	}
-	ep := token.Endpoint{AccountID: gh.State(stateAccount)}
-	if ep.AccountID != "" {
-		if _, err := token.ParseAccountIDs(ep.AccountID); err != nil {
-			gh.Errorf("The state token-account is not an account id; token %s was not deleted and expires at %s.", id, expires)
-			return 1
-		}
-	}
-	apiURL, err := token.ParseAPIURL(in.APIURL)
-	if err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
-	}
-	req := token.Request{APIToken: token.NewSecret(strings.TrimSpace(in.APIToken)), APIURL: apiURL}
+	logf := lineLogger(stdout)
+	m := newMinter(newClient(c.APIURL.String(), c.APIToken, gh.Debugf, logf), logf)
 	ctx, cancel := context.WithTimeout(ctx, postDeadline)
 	defer cancel()
-	m := newMinter(newClient(req, gh.Debugf), func(format string, args ...any) {
-		fmt.Fprintf(stdout, format+"\n", args...)
-	})
-	exp, _ := time.Parse(time.RFC3339, expires)
-	if err := m.Revoke(ctx, ep, token.Info{ID: id, Name: gh.State(stateName), ExpiresOn: exp}); err != nil {
-		gh.Errorf("%s", annotation(err))
-		return 1
+	if c.Token.ID != "" && !c.Keep {
+		out, err := m.Revoke(ctx, c.Endpoint, c.Token)
+		if err != nil {
+			return err
+		}
+		if out == mint.NotFound {
+			fmt.Fprintf(stdout, "token %s was already gone\n", c.Token.ID)
+		}
 	}
-	return 0
+	if c.FindByName {
+		// Main saw a create answer lost, or was stopped before it learned the
+		// outcome (then the create may still be committing: look patiently):
+		// a token of that name may exist that no id names.
+		deleted, err := m.DeleteNamed(ctx, c.Endpoint, c.Token.Name, c.Token.ID, c.Pending)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "looked up tokens named %q: deleted %d\n", c.Token.Name, len(deleted))
+	}
+	return nil
+}
+
+// lineLogger writes progress lines to w, the action's log.
+func lineLogger(w io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "its expiry"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // runContext is what the default token name is made of.
@@ -179,7 +222,9 @@ func runContext(getenv func(string) string, suffix string) token.RunContext {
 	}
 }
 
-// summary is the job summary: what was made, never its value.
+// summary is the job summary: what was made, never its value. Every text
+// from the API (names) goes through cell or code: it is data, never
+// Markdown.
 func summary(t mint.Minted, revoke bool) string {
 	var b strings.Builder
 	b.WriteString("### Cloudflare scoped token\n\n| | |\n|---|---|\n")
@@ -226,9 +271,32 @@ func summary(t mint.Minted, revoke bool) string {
 	return b.String()
 }
 
-// cell escapes text for a Markdown table cell.
+// cell escapes text for a Markdown table cell: no character of it can end
+// the cell or the row, open HTML or a code span, and a control character
+// (a newline would start a new Markdown block) shows as its escape.
 func cell(s string) string {
-	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "`", "'").Replace(s)
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '|':
+			b.WriteString(`\|`)
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '`':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 || r == '\u2028' || r == '\u2029':
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
-func code(s string) string { return "`" + strings.ReplaceAll(cell(s), "`", "'") + "`" }
+func code(s string) string { return "`" + cell(s) + "`" }

@@ -12,12 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
@@ -36,9 +35,6 @@ var Version = "dev"
 const (
 	mainDeadline = 3 * time.Minute
 	postDeadline = 2 * time.Minute
-	// attemptTimeout bounds one HTTP attempt, so one hung connection cannot
-	// use up the phase.
-	attemptTimeout = 20 * time.Second
 )
 
 const usage = `cf-scoped-token mints a Cloudflare API token limited to the Access settings,
@@ -68,12 +64,15 @@ In GitHub Actions, use the action (action.yml); it runs this binary as
 `
 
 // Main runs the binary and returns its exit code. getenv is the only way
-// it reads the environment.
+// it reads the environment. Every command returns its error here, and here
+// alone it is shown: as the action's one ::error:: annotation, or as the
+// CLI's error and hint lines.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && filepath.Base(args[0]) == PostName {
 		// The runner passes the post step the same args as main
 		// (reference/github-runner.md §2): the name it runs us by decides.
-		return runPost(ctx, getenv, stdout)
+		gh := ghaction.New(getenv, stdout)
+		return actionExit(gh, runPost(ctx, gh, stdout))
 	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
@@ -84,7 +83,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	var err error
 	switch cmd {
 	case "action":
-		return runAction(ctx, getenv, stdout)
+		gh := ghaction.New(getenv, stdout)
+		return actionExit(gh, runAction(ctx, gh, getenv, stdout))
 	case "create":
 		err = runCreate(ctx, rest, getenv, p)
 	case "revoke":
@@ -111,6 +111,15 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	return 1
 }
 
+// actionExit renders an action phase's error as its one annotation.
+func actionExit(gh *ghaction.Action, err error) int {
+	if err == nil {
+		return 0
+	}
+	gh.Errorf("%s", annotation(err))
+	return 1
+}
+
 // newSuffix draws the random part of a token name.
 func newSuffix() (string, error) {
 	b := make([]byte, 6)
@@ -120,15 +129,17 @@ func newSuffix() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// newClient builds the Cloudflare client for a validated request.
-func newClient(req token.Request, debugf func(string, ...any)) *cloudflare.Client {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+// newClient builds the Cloudflare client for a validated API URL and parent
+// token; debugf gets a line per request, progressf a line per retry after
+// the first.
+func newClient(apiURL string, parent token.Secret, debugf, progressf func(string, ...any)) *cloudflare.Client {
 	return &cloudflare.Client{
-		BaseURL:   req.APIURL.String(),
-		HTTP:      &http.Client{Transport: transport, Timeout: attemptTimeout},
-		Token:     req.APIToken,
+		BaseURL:   apiURL,
+		HTTP:      cloudflare.NewHTTPClient(),
+		Token:     parent,
 		UserAgent: Name + "/" + Version,
 		Debugf:    debugf,
+		Progressf: progressf,
 	}
 }
 
@@ -136,31 +147,57 @@ func newMinter(api mint.API, logf func(string, ...any)) *mint.Minter {
 	return &mint.Minter{API: api, Now: time.Now, Logf: logf}
 }
 
-// explain adds what a user can do about an API error, by status and code.
-func explain(err error) string {
-	var apiErr *cloudflare.APIError
-	if !errors.As(err, &apiErr) {
-		if errors.Is(err, token.ErrOutcomeUnknown) {
-			return "the API did not answer; check the network path to api-url"
-		}
-		return ""
+// revoke deletes one token, for the action's mode revoke and the revoke
+// command alike, under one deadline.
+func revoke(ctx context.Context, m *mint.Minter, ep token.Endpoint, t token.Info) (mint.Outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, postDeadline)
+	defer cancel()
+	return m.Revoke(ctx, ep, t)
+}
+
+// sweep deletes this tool's expired tokens, for the action's mode sweep
+// and the sweep command alike, under one deadline.
+func sweep(ctx context.Context, m *mint.Minter, ep token.Endpoint, dryRun bool) ([]token.Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
+	defer cancel()
+	return m.Sweep(ctx, ep, dryRun)
+}
+
+// endpointName says whose tokens an endpoint holds.
+func endpointName(ep token.Endpoint) string {
+	if ep.IsAccount() {
+		return "account " + ep.AccountID + "'s tokens"
 	}
+	return "the user's tokens"
+}
+
+// explain adds what a user can do about an error, by what the client
+// classified it as.
+func explain(err error) string {
+	var verr *mint.VerifyError
+	var rerr *mint.RevokeError
 	switch {
-	case strings.HasSuffix(apiErr.Path, "tokens/verify") && apiErr.Status < 500:
+	case errors.As(err, &verr):
 		// Verify is called with the new token, not the parent.
-		return "Cloudflare did not accept the new token when it was checked, so it was deleted; set verify: false to hand it out unchecked"
-	case apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden && apiErr.Has(9109):
+		hint := "Cloudflare did not accept the new token when it was checked"
+		if !errors.As(err, &rerr) {
+			hint += ", so it was deleted"
+		}
+		return hint + "; set verify: false to hand it out unchecked"
+	case errors.Is(err, token.ErrUnauthorized):
 		return "Cloudflare refused api-token: it is mistyped, expired or deleted, an account-owned token used with owner: user, or limited to other IP addresses than this runner's"
-	case apiErr.Status == http.StatusForbidden:
+	case errors.Is(err, token.ErrForbidden):
 		return `api-token lacks a permission: user-owned tokens need "API Tokens Write" (template "Create Additional Tokens"), account-owned ones "Account API Tokens Write"`
-	case apiErr.Has(1001):
+	case errors.Is(err, token.ErrPermissionCeiling):
 		return `the parent token may only grant what it holds itself: give api-token these permission groups on these accounts, or ask for fewer scopes`
 	case errors.Is(err, token.ErrQuotaExceeded):
 		return `Cloudflare allows 50 tokens per user and 500 per account, expired ones included: run "cf-scoped-token sweep" or delete unused tokens in the dashboard`
-	case apiErr.Status == http.StatusTooManyRequests:
+	case errors.Is(err, token.ErrRateLimited):
 		return "Cloudflare's rate limit (1200 requests per 5 minutes per token) held for longer than this step waits"
-	case apiErr.Status >= 500:
+	case errors.Is(err, token.ErrUnavailable):
 		return "Cloudflare's API kept failing; try again later (https://www.cloudflarestatus.com)"
+	case errors.Is(err, token.ErrOutcomeUnknown):
+		return "the API did not answer; check the network path to api-url"
 	}
 	return ""
 }

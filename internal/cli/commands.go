@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
@@ -56,7 +57,7 @@ func runCreate(ctx context.Context, args []string, getenv func(string) string, p
 	}
 	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
 	defer cancel()
-	m := newMinter(newClient(req, p.debugf), p.logf)
+	m := newMinter(newClient(req.APIURL.String(), req.APIToken, p.debugf, p.logf), p.logf)
 	t, err := m.Mint(ctx, req, func(t mint.Minted) error { return printToken(p, *format, t) })
 	if err != nil {
 		return err
@@ -86,12 +87,11 @@ func printToken(p *printer, format string, t mint.Minted) error {
 			"token": t.Value.Reveal(), "token-id": t.ID, "expires-at": expires, "name": t.Name,
 		})
 	case formatEnv:
-		out := fmt.Sprintf("CLOUDFLARE_API_TOKEN=%s\n", t.Value.Reveal())
-		if len(t.AccountIDs) == 1 {
-			out += fmt.Sprintf("CLOUDFLARE_ACCOUNT_ID=%s\n", t.AccountIDs[0])
+		var b strings.Builder
+		for _, kv := range tokenEnv(t) {
+			fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 		}
-		out += fmt.Sprintf("CF_SCOPED_TOKEN_ID=%s\nCF_SCOPED_TOKEN_EXPIRES_AT=%s\n", t.ID, expires)
-		_, err = fmt.Fprint(p.out, out)
+		_, err = fmt.Fprint(p.out, b.String())
 	default:
 		_, err = fmt.Fprintln(p.out, t.Value.Reveal())
 	}
@@ -100,6 +100,23 @@ func printToken(p *printer, format string, t mint.Minted) error {
 	}
 	return nil
 }
+
+// tokenEnv is the environment a token is handed over in: the variables
+// wrangler and Terraform read, and its id and expiry.
+func tokenEnv(t mint.Minted) [][2]string {
+	env := [][2]string{{"CLOUDFLARE_API_TOKEN", t.Value.Reveal()}}
+	if len(t.AccountIDs) == 1 {
+		env = append(env, [2]string{"CLOUDFLARE_ACCOUNT_ID", t.AccountIDs[0]})
+	}
+	return append(env,
+		[2]string{"CF_SCOPED_TOKEN_ID", t.ID},
+		[2]string{"CF_SCOPED_TOKEN_EXPIRES_AT", t.ExpiresOn.UTC().Format(time.RFC3339)})
+}
+
+// shellQuote quotes s for a POSIX shell, and so for eval: inside single
+// quotes nothing is special, and a single quote is written as '\''. Dotenv
+// readers take the same form.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func runRevoke(ctx context.Context, args []string, getenv func(string) string, p *printer) error {
 	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
@@ -112,12 +129,22 @@ func runRevoke(ctx context.Context, args []string, getenv func(string) string, p
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, postDeadline)
-	defer cancel()
-	if err := newMinter(newClient(req, p.debugf), p.logf).Revoke(ctx, req.Endpoint(), token.Info{ID: req.TokenID}); err != nil {
+	out, err := revoke(ctx, newMinter(newClient(req.APIURL.String(), req.APIToken, p.debugf, p.logf), p.logf), req.Endpoint(), token.Info{ID: req.TokenID})
+	if err != nil {
 		return err
 	}
+	if out == mint.NotFound {
+		p.logf("token %s not found on %s: it is already gone, or it lives under another owner%s", req.TokenID, endpointName(req.Endpoint()), otherOwnerHint(req))
+	}
 	return nil
+}
+
+// otherOwnerHint says how to reach a token of the other owner.
+func otherOwnerHint(req token.Request) string {
+	if req.Owner == token.OwnerAccount {
+		return " (a user-owned token is deleted without --owner account)"
+	}
+	return " (an account-owned token is deleted with --owner account --account-ids ID)"
 }
 
 func runSweep(ctx context.Context, args []string, getenv func(string) string, p *printer) error {
@@ -132,9 +159,7 @@ func runSweep(ctx context.Context, args []string, getenv func(string) string, p 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
-	defer cancel()
-	swept, err := newMinter(newClient(req, p.debugf), p.logf).Sweep(ctx, req.Endpoint(), *dryRun)
+	swept, err := sweep(ctx, newMinter(newClient(req.APIURL.String(), req.APIToken, p.debugf, p.logf), p.logf), req.Endpoint(), *dryRun)
 	for _, t := range swept {
 		fmt.Fprintf(p.out, "%s\t%s\t%s\n", t.ID, t.ExpiresOn.UTC().Format(time.RFC3339), t.Name)
 	}

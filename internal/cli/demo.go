@@ -50,7 +50,7 @@ func runDemo(ctx context.Context, args []string, p *printer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
 	defer cancel()
-	m := &mint.Minter{API: newClient(req, p.debugf), Now: time.Now}
+	m := &mint.Minter{API: newClient(req.APIURL.String(), req.APIToken, p.debugf, p.logf), Now: time.Now}
 	t, err := m.Mint(ctx, req, func(mint.Minted) error { return nil })
 	if err != nil {
 		return err
@@ -71,10 +71,11 @@ func runDemo(ctx context.Context, args []string, p *printer) error {
 	say("4. Use it")
 	for _, c := range checks {
 		if err := demoCall(ctx, apiURL, t.Value, c.method, c.account, c.allowed, c.what, say); err != nil {
-			return errors.Join(err, m.Revoke(ctx, t.Endpoint, t.Info))
+			_, rerr := m.Revoke(ctx, t.Endpoint, t.Info)
+			return errors.Join(err, rerr)
 		}
 	}
-	if err := m.Revoke(ctx, t.Endpoint, t.Info); err != nil {
+	if _, err := m.Revoke(ctx, t.Endpoint, t.Info); err != nil {
 		return err
 	}
 	say("5. Revoked token %s (as the action's post step does when the job ends)", t.ID)

@@ -59,18 +59,20 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			// loadenv FILE: set the KEY=value lines of FILE (as --format env writes them).
+			// loadenv FILE: set the export KEY='value' lines of FILE (as --format
+			// env writes them; a shell's eval of them is tested in env.txtar).
 			"loadenv": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: loadenv FILE")
 				}
 				sc := bufio.NewScanner(strings.NewReader(ts.ReadFile(args[0])))
 				for sc.Scan() {
-					k, v, ok := strings.Cut(sc.Text(), "=")
-					if !ok {
-						ts.Fatalf("loadenv: %q is not KEY=value", sc.Text())
+					line, ok := strings.CutPrefix(sc.Text(), "export ")
+					k, v, ok2 := strings.Cut(line, "=")
+					if !ok || !ok2 || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+						ts.Fatalf("loadenv: %q is not export KEY='value'", sc.Text())
 					}
-					ts.Setenv(k, v)
+					ts.Setenv(k, strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'"))
 				}
 			},
 			// sleep DURATION: let a background command get going.

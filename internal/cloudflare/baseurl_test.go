@@ -31,7 +31,7 @@ func TestClient_RefusesClearTextOffLoopback(t *testing.T) {
 		{"http://localhost/client/v4", true},
 		{"https://api.cloudflare.com/client/v4", true},
 	} {
-		err := checkBaseURL(tc.base)
+		_, err := checkBaseURL(tc.base)
 		if (err == nil) != tc.ok {
 			t.Errorf("checkBaseURL(%q) = %v, want ok=%v", tc.base, err, tc.ok)
 		}

@@ -3,18 +3,21 @@
 // official SDK (cloudflare-go v6) with explicit options only — the SDK's
 // NewClient would read CLOUDFLARE_* from the environment and add their
 // credentials to every request — with the SDK's own retries off: every
-// answer is classified here, and only calls that may be repeated are.
+// answer is classified here, once, into the domain's errors (token.Err…),
+// and only calls that may be repeated are.
 package cloudflare
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,7 +41,7 @@ const (
 // production.
 type Client struct {
 	BaseURL string       // e.g. https://api.cloudflare.com/client/v4
-	HTTP    *http.Client // its CheckRedirect is replaced: redirects are refused
+	HTTP    *http.Client // NewHTTPClient's, or the caller's; its CheckRedirect is replaced: redirects are refused
 	Token   token.Secret // the parent token
 	Retry   Retry        // zero value: DefaultRetry
 	// UserAgent, if set, names the tool in each request.
@@ -46,6 +49,31 @@ type Client struct {
 	// Debugf, if set, gets one line per attempt: method, path, status or
 	// error, duration. Never headers or bodies.
 	Debugf func(format string, args ...any)
+	// Progressf, if set, gets one line for each failed attempt after the
+	// first that will be tried again, so a long wait is never silent.
+	Progressf func(format string, args ...any)
+	// Now is the clock for Retry-After dates; nil: time.Now.
+	Now func() time.Time
+}
+
+// NewHTTPClient returns the HTTP client the tool's calls go through. It
+// speaks HTTP/1.1 only: a token call is a few sequential requests on one
+// kept-alive connection, and the HTTP/2 code prints every header, the
+// Authorization header included, when GODEBUG=http2debug is set — which
+// any earlier step of a job can do through GITHUB_ENV. An http:// URL (only
+// ever a loopback one: the client refuses others) never goes through a
+// proxy, which would see the token in clear text.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // non-nil and empty: no HTTP/2
+	t.Proxy = func(r *http.Request) (*url.URL, error) {
+		if r.URL.Scheme == "http" {
+			return nil, nil
+		}
+		return http.ProxyFromEnvironment(r)
+	}
+	return &http.Client{Transport: t}
 }
 
 // Retry is the one backoff policy for every call that may be repeated:
@@ -55,6 +83,11 @@ type Retry struct {
 	Attempts int           // attempts per call, the first included
 	Base     time.Duration // first backoff
 	Max      time.Duration // cap on one backoff, and on a Retry-After honoured
+	// AttemptTimeout bounds one attempt of a call, so one hung connection
+	// cannot use up a phase; CreateTimeout bounds one create, which may take
+	// long on a slow API — and giving up on a create early is what makes a
+	// twin (it commits after the client stopped waiting).
+	AttemptTimeout, CreateTimeout time.Duration
 	// Sleep waits or returns ctx.Err(); tests inject one that does not wait.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Jitter returns a number in [0, 1).
@@ -66,15 +99,24 @@ type Retry struct {
 // deadline bounds it all. Ten attempts, not fewer: at a 20% fault rate
 // six still failed a post step's delete about once in 10,000 jobs (the
 // soak test in internal/mint).
+// A create gets 75 s: more than a minute, the longest a slow API was seen
+// to take, and well inside main's deadline.
 func DefaultRetry() Retry {
-	return Retry{Attempts: 10, Base: 500 * time.Millisecond, Max: 30 * time.Second}
+	return Retry{Attempts: 10, Base: 500 * time.Millisecond, Max: 30 * time.Second,
+		AttemptTimeout: 20 * time.Second, CreateTimeout: 75 * time.Second}
 }
 
 func (c *Client) retry() Retry {
 	r := c.Retry
+	d := DefaultRetry()
 	if r.Attempts == 0 {
-		d := DefaultRetry()
 		r.Attempts, r.Base, r.Max = d.Attempts, d.Base, d.Max
+	}
+	if r.AttemptTimeout == 0 {
+		r.AttemptTimeout = d.AttemptTimeout
+	}
+	if r.CreateTimeout == 0 {
+		r.CreateTimeout = d.CreateTimeout
 	}
 	if r.Sleep == nil {
 		r.Sleep = sleep
@@ -96,57 +138,47 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backoff is the wait before attempt n+1 (n counts from 1).
+// backoff is the wait before attempt n+1 (n counts from 1). A Retry-After is
+// honoured and then spread by up to half of itself again: every job that
+// shares a parent token hears the same Retry-After, and coming back all at
+// once would only meet the limit again.
 func (r Retry) backoff(n int, err error) time.Duration {
 	var rl *RateLimitError
 	if errors.As(err, &rl) && rl.RetryAfter > 0 {
-		return min(rl.RetryAfter, r.Max)
+		return min(rl.RetryAfter+time.Duration(r.Jitter()*float64(rl.RetryAfter)/2), r.Max)
 	}
 	ceiling := min(r.Max, r.Base<<min(n-1, 16))
 	return time.Duration(r.Jitter() * float64(ceiling))
 }
 
 // checkBaseURL refuses a base URL that would send the token in clear text
-// off this machine. Input validation refuses it first; this keeps the
+// off this machine or that no request can be made to. Input validation
+// (token.ParseAPIURL, the same rules) refuses it first; this keeps the
 // client safe whoever builds it.
-func checkBaseURL(base string) error {
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return errors.New("cloudflare client: BaseURL is not an absolute URL")
+func checkBaseURL(base string) (*url.URL, error) {
+	u, err := token.ParseAPIURL(base)
+	if err != nil {
+		var ie *token.InputError
+		if errors.As(err, &ie) {
+			return nil, fmt.Errorf("cloudflare client: refusing BaseURL: %s", ie.Problem)
+		}
+		return nil, fmt.Errorf("cloudflare client: refusing BaseURL: %w", err)
 	}
-	switch {
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-		return nil
-	}
-	return fmt.Errorf("cloudflare client: refusing %s:// to %s: the token would cross the network in clear text", u.Scheme, u.Hostname())
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
+	return u, nil
 }
 
 // options are the only settings the SDK gets: no environment, no retries.
 func (c *Client) options(secret token.Secret) ([]option.RequestOption, error) {
-	if c.BaseURL == "" || c.HTTP == nil {
-		return nil, errors.New("cloudflare client: BaseURL and HTTP must be set")
-	}
-	if secret.IsZero() {
-		return nil, errors.New("cloudflare client: no API token")
-	}
-	if err := checkBaseURL(c.BaseURL); err != nil {
+	hc, base, err := c.httpClient()
+	if err != nil {
 		return nil, err
 	}
-	hc := *c.HTTP
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if err := checkSecret(secret); err != nil {
+		return nil, err
+	}
 	opts := []option.RequestOption{
-		option.WithBaseURL(strings.TrimRight(c.BaseURL, "/") + "/"),
-		option.WithHTTPClient(&hc),
+		option.WithBaseURL(base.String() + "/"),
+		option.WithHTTPClient(hc),
 		option.WithMaxRetries(0),
 		option.WithAPIToken(secret.Reveal()),
 		option.WithHeaderDel("X-Stainless-Retry-Count"),
@@ -156,6 +188,36 @@ func (c *Client) options(secret token.Secret) ([]option.RequestOption, error) {
 		opts = append(opts, option.WithHeader("User-Agent", c.UserAgent))
 	}
 	return opts, nil
+}
+
+// httpClient is c.HTTP with redirects refused, and the checked base URL.
+func (c *Client) httpClient() (*http.Client, *url.URL, error) {
+	if c.BaseURL == "" || c.HTTP == nil {
+		return nil, nil, errors.New("cloudflare client: BaseURL and HTTP must be set")
+	}
+	base, err := checkBaseURL(c.BaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc := *c.HTTP // a copy shares the transport, and with it kept-alive connections
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc, base, nil
+}
+
+// checkSecret refuses a token no Authorization header can carry: sending
+// it would fail the same way every time (token.ParseAPIToken refuses it at
+// input already).
+func checkSecret(secret token.Secret) error {
+	v := secret.Reveal()
+	if v == "" {
+		return errors.New("cloudflare client: no API token")
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return errors.New("cloudflare client: the API token holds a character no HTTP header can carry")
+		}
+	}
+	return nil
 }
 
 // classify turns every answer that is not a 2xx into *APIError or
@@ -187,15 +249,22 @@ func (c *Client) classify(req *http.Request, next option.MiddlewareNext) (*http.
 		Errors []Message `json:"errors"`
 	}
 	_ = json.Unmarshal(body, &env) // a non-JSON page (a proxy's 502) leaves Errors empty
+	// An answer that echoes the request's token must not carry it on into an
+	// error message, a log line or an annotation.
+	if bearer, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok && bearer != "" {
+		for i := range env.Errors {
+			env.Errors[i].Message = strings.ReplaceAll(env.Errors[i].Message, bearer, "[redacted]")
+		}
+	}
 	apiErr := APIError{Method: req.Method, Path: path, Status: res.StatusCode, Errors: env.Errors}
 	if res.StatusCode == http.StatusTooManyRequests {
-		return nil, &RateLimitError{APIError: apiErr, RetryAfter: retryAfter(res.Header.Get("Retry-After"))}
+		return nil, &RateLimitError{APIError: apiErr, RetryAfter: c.retryAfter(res.Header.Get("Retry-After"))}
 	}
 	return nil, &apiErr
 }
 
 // retryAfter reads Retry-After in seconds or as an HTTP date.
-func retryAfter(v string) time.Duration {
+func (c *Client) retryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
@@ -203,21 +272,23 @@ func retryAfter(v string) time.Duration {
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t))
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
+		return max(0, t.Sub(now()))
 	}
 	return 0
 }
 
+// basePath is the path of the base URL with a trailing slash, which the
+// debug lines and error paths leave out.
 func basePath(base string) string {
-	i := strings.Index(base, "://")
-	if i < 0 {
+	u, err := url.Parse(base)
+	if err != nil {
 		return "/"
 	}
-	rest := base[i+3:]
-	if j := strings.Index(rest, "/"); j >= 0 {
-		return strings.TrimRight(rest[j:], "/") + "/"
-	}
-	return "/"
+	return strings.TrimRight(u.Path, "/") + "/"
 }
 
 func (c *Client) debugf(format string, args ...any) {
@@ -226,42 +297,40 @@ func (c *Client) debugf(format string, args ...any) {
 	}
 }
 
-// transportText describes a transport error without the URL's query (none
-// carries a secret today; this keeps it so).
+// transportText describes a transport error without the URL (none carries
+// a secret today; this keeps it so).
 func transportText(err error) string {
-	var ue interface{ Unwrap() error }
+	var ue *url.Error
 	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return inner.Error()
-		}
+		return ue.Err.Error()
 	}
 	return err.Error()
 }
 
-// retryable reports whether an idempotent call may be repeated after err.
-func retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if errors.Is(err, errRedirect) {
-		return false
-	}
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Temporary()
-	}
-	var sdkErr interface{ DumpResponse(bool) []byte }
-	if errors.As(err, &sdkErr) {
-		return false // an SDK-classified answer; ours come first, so this is a decoding fault
-	}
-	return true // transport: reset, EOF, timeout of one attempt
-}
+// callKind says what may be repeated.
+type callKind int
 
-// do runs call, repeating it per the retry policy while that is safe.
-func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.Context) error) error {
+const (
+	// idempotent calls (GET, DELETE, roll) are repeated after any fault that
+	// can heal.
+	idempotent callKind = iota
+	// create is repeated only after a 429, which the API answers before
+	// doing anything; any other fault leaves its outcome unknown.
+	create
+)
+
+// do runs call, repeating it per the retry policy while that is safe. Each
+// attempt has its own timeout; the context's deadline bounds them all.
+func (c *Client) do(ctx context.Context, kind callKind, call func(ctx context.Context) error) error {
 	r := c.retry()
+	timeout := r.AttemptTimeout
+	if kind == create {
+		timeout = r.CreateTimeout
+	}
 	for n := 1; ; n++ {
-		err := call(ctx)
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := call(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -269,24 +338,90 @@ func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.
 			return errors.Join(ctx.Err(), err)
 		}
 		var rl *RateLimitError
-		again := idempotent && retryable(err) || errors.As(err, &rl) // a 429 means the call was refused, not done
+		again := errors.As(err, &rl) || kind == idempotent && canHeal(err)
 		if !again || n >= r.Attempts {
 			return err
 		}
-		if serr := r.Sleep(ctx, r.backoff(n, err)); serr != nil {
+		wait := r.backoff(n, err)
+		if n >= 2 && c.Progressf != nil {
+			c.Progressf("attempt %d of %d failed: %s; next in %s", n, r.Attempts, shortCause(err), wait.Round(100*time.Millisecond))
+		}
+		if serr := r.Sleep(ctx, wait); serr != nil {
 			return errors.Join(serr, err)
 		}
 	}
 }
 
-// unknownOutcome marks the error of a create whose answer never came or was
-// a 5xx: the token may exist.
+// canHeal reports whether the same request may succeed when sent again: a
+// 408, 409, 429 or 5xx answer, a reset or refused connection, a timeout. A
+// redirect, any other 4xx, a malformed answer, or a request that could not
+// be sent at all (see neverSent) fails the same way every time, so it fails
+// at once.
+func canHeal(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Temporary()
+	}
+	var sdkErr interface{ DumpResponse(bool) []byte }
+	switch {
+	case errors.Is(err, errRedirect), errors.Is(err, token.ErrBadAnswer), neverSent(err):
+		return false
+	case errors.As(err, &sdkErr):
+		return false // an SDK-classified answer; ours come first, so this is a decoding fault
+	}
+	return true // transport: reset, refused, EOF, timeout of one attempt
+}
+
+// neverSent reports whether a transport error means the request never
+// reached the API, for a reason that will not go away: a certificate the
+// client does not trust, a TLS handshake with something that does not speak
+// TLS, a host name that does not exist.
+func neverSent(err error) bool {
+	var (
+		unknownAuthority x509.UnknownAuthorityError
+		hostname         x509.HostnameError
+		invalidCert      x509.CertificateInvalidError
+		verifyErr        *tls.CertificateVerificationError
+		recordHeader     tls.RecordHeaderError
+		dnsErr           *net.DNSError
+	)
+	switch {
+	case errors.As(err, &unknownAuthority), errors.As(err, &hostname), errors.As(err, &invalidCert),
+		errors.As(err, &verifyErr), errors.As(err, &recordHeader), errors.Is(err, http.ErrSchemeMismatch):
+		return true
+	case errors.As(err, &dnsErr):
+		return !dnsErr.IsTimeout && !dnsErr.IsTemporary
+	}
+	return false
+}
+
+// shortCause is the part of err a progress line shows: the status, or the
+// transport error without the URL.
+func shortCause(err error) string {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Sprintf("%d %s", apiErr.Status, http.StatusText(apiErr.Status))
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var sys interface{ Unwrap() error }
+		if errors.As(op.Err, &sys) {
+			return sys.Unwrap().Error()
+		}
+		return op.Err.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer in time"
+	}
+	return transportText(err)
+}
+
+// unknownOutcome marks the error of a create that may have made a token: no
+// answer came, a 5xx came, or a 2xx came that could not be read. A 4xx,
+// a redirect, or a request that was never sent made nothing.
 func unknownOutcome(err error) error {
 	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.Status < 500 {
-		return err
-	}
-	if errors.Is(err, errRedirect) {
+	if errors.As(err, &apiErr) && apiErr.Status < 500 || errors.Is(err, errRedirect) || neverSent(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", token.ErrOutcomeUnknown, err)

@@ -2,27 +2,18 @@ package cloudflare
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6/accounts"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/shared"
-	"github.com/cloudflare/cloudflare-go/v6/user"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
-
-// The SDK's request fields are param.Field values from a package of the
-// SDK's internal tree: this package sets them through their exported Value
-// and Present fields instead of the SDK root's F helper, because importing
-// the root links every one of the SDK's ~115 services into the binary
-// (18 MB instead of a few).
 
 // listPageSize is the largest page the list endpoint allows
 // (reference/cloudflare-api.md, Endpoints: per_page 5–50).
@@ -44,28 +35,9 @@ func (c *Client) PermissionGroups(ctx context.Context, ep token.Endpoint) ([]tok
 		return nil, err
 	}
 	var groups []token.PermissionGroup
-	err = c.do(ctx, true, func(ctx context.Context) error {
-		groups = groups[:0]
-		if ep.IsAccount() {
-			var params accounts.TokenPermissionGroupListParams
-			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
-			page, err := accounts.NewTokenPermissionGroupService(opts...).List(ctx, params)
-			if err != nil {
-				return err
-			}
-			for _, g := range page.Result {
-				groups = append(groups, token.PermissionGroup{ID: g.ID, Name: g.Name, Scopes: scopes(g.Scopes)})
-			}
-			return nil
-		}
-		page, err := user.NewTokenPermissionGroupService(opts...).List(ctx, user.TokenPermissionGroupListParams{})
-		if err != nil {
-			return err
-		}
-		for _, g := range page.Result {
-			groups = append(groups, token.PermissionGroup{ID: g.ID, Name: g.Name, Scopes: scopes(g.Scopes)})
-		}
-		return nil
+	err = c.do(ctx, idempotent, func(ctx context.Context) error {
+		groups, err = endpointFor(ep, opts).permissionGroups(ctx)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list permission groups: %w", err)
@@ -73,18 +45,12 @@ func (c *Client) PermissionGroups(ctx context.Context, ep token.Endpoint) ([]tok
 	return groups, nil
 }
 
-func scopes[S ~string](in []S) []string {
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = string(s)
-	}
-	return out
-}
-
 // CreateToken creates a token. It is never repeated after an attempt whose
 // outcome is unknown (no answer, a reset, a 5xx): the error then wraps
 // token.ErrOutcomeUnknown and the caller must look the token up by its
 // name. Only a 429, which the API answers before doing anything, is retried.
+// An answer whose id or value no real API gives wraps token.ErrBadAnswer:
+// a token may exist, and the caller finds it by name.
 //
 //	POST /user/tokens
 //	POST /accounts/{account_id}/tokens
@@ -93,66 +59,70 @@ func (c *Client) CreateToken(ctx context.Context, ep token.Endpoint, spec token.
 	if err != nil {
 		return token.Created{}, err
 	}
-	policies := make([]shared.TokenPolicyParam, len(spec.Policies))
-	for i, p := range spec.Policies {
+	body := createBody{name: spec.Name, expiresOn: spec.ExpiresOn.UTC().Truncate(time.Second), allowedIPs: spec.AllowedIPs}
+	for _, p := range spec.Policies {
 		groups := make([]shared.TokenPolicyPermissionGroupParam, len(p.PermissionGroups))
 		for j, id := range p.PermissionGroups {
 			groups[j].ID.Value, groups[j].ID.Present = id, true
 		}
-		pol := &policies[i]
+		var pol shared.TokenPolicyParam
 		pol.Effect.Value, pol.Effect.Present = shared.TokenPolicyEffect(p.Effect), true
 		pol.PermissionGroups.Value, pol.PermissionGroups.Present = groups, true
 		pol.Resources.Value, pol.Resources.Present = shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam(p.Resources), true
+		body.policies = append(body.policies, pol)
 	}
 	warmEncoders() // see sdkrace.go
-	expires := spec.ExpiresOn.UTC().Truncate(time.Second)
-	var created token.Created
-	err = c.do(ctx, false, func(ctx context.Context) error {
-		if ep.IsAccount() {
-			var params accounts.TokenNewParams
-			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
-			params.Name.Value, params.Name.Present = spec.Name, true
-			params.Policies.Value, params.Policies.Present = policies, true
-			params.ExpiresOn.Value, params.ExpiresOn.Present = expires, true
-			if len(spec.AllowedIPs) > 0 {
-				var ip accounts.TokenNewParamsConditionRequestIP
-				ip.In.Value, ip.In.Present = spec.AllowedIPs, true
-				params.Condition.Value.RequestIP.Value, params.Condition.Value.RequestIP.Present = ip, true
-				params.Condition.Present = true
-			}
-			res, err := accounts.NewTokenService(opts...).New(ctx, params)
-			if err != nil {
-				return err
-			}
-			created = token.Created{Info: token.Info{ID: res.ID, Name: res.Name, Status: string(res.Status), ExpiresOn: res.ExpiresOn}, Value: token.NewSecret(res.Value)}
-			return nil
-		}
-		var params user.TokenNewParams
-		params.Name.Value, params.Name.Present = spec.Name, true
-		params.Policies.Value, params.Policies.Present = policies, true
-		params.ExpiresOn.Value, params.ExpiresOn.Present = expires, true
-		if len(spec.AllowedIPs) > 0 {
-			var ip user.TokenNewParamsConditionRequestIP
-			ip.In.Value, ip.In.Present = spec.AllowedIPs, true
-			params.Condition.Value.RequestIP.Value, params.Condition.Value.RequestIP.Present = ip, true
-			params.Condition.Present = true
-		}
-		res, err := user.NewTokenService(opts...).New(ctx, params)
-		if err != nil {
-			return err
-		}
-		created = token.Created{Info: token.Info{ID: res.ID, Name: res.Name, Status: string(res.Status), ExpiresOn: res.ExpiresOn}, Value: token.NewSecret(res.Value)}
-		return nil
+	var res created
+	err = c.do(ctx, create, func(ctx context.Context) error {
+		res, err = endpointFor(ep, opts).create(ctx, body)
+		return err
 	})
 	if err != nil {
 		return token.Created{}, fmt.Errorf("create token %q: %w", spec.Name, unknownOutcome(err))
 	}
-	if created.ID == "" || created.Value.IsZero() {
-		// The API said yes but the answer lacks what we need: the token may
-		// exist, so the caller must find it by name like any lost answer.
-		return token.Created{}, fmt.Errorf("create token %q: the answer has no id or value: %w", spec.Name, token.ErrOutcomeUnknown)
+	t, err := info(res.token)
+	if err == nil && !validValue(res.value) {
+		err = badAnswer("the value is not shaped like a token")
 	}
-	return created, nil
+	if err != nil {
+		// The API said yes, but the answer is not one to act on: the token
+		// may exist, so the caller must find it by name.
+		return token.Created{}, fmt.Errorf("create token %q: %w", spec.Name, err)
+	}
+	return token.Created{Info: t, Value: token.NewSecret(res.value)}, nil
+}
+
+// validValue reports whether v is shaped like a Cloudflare token value:
+// letters, digits, "_", "-" and ".", at most 512 characters
+// (reference/cloudflare-api.md, Responses: cfut_/cfat_ + 40 characters +
+// checksum, or 40 alphanumerics). Anything else — a newline, a quote, a
+// "$(…)" — is no token, and is never handed to a step, a shell or a log.
+func validValue(v string) bool {
+	if v == "" || len(v) > 512 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validID reports whether id is a token id as the API makes them: 32
+// lowercase hex characters. An answer's id is checked before it is used in
+// a path, a state file or a line of output.
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // RollToken gives an existing token a new value and returns it: the way to
@@ -168,29 +138,17 @@ func (c *Client) RollToken(ctx context.Context, ep token.Endpoint, id string) (t
 	var value string
 	// Rolling again after a lost answer only rolls once more: the last value
 	// that arrives is the one in force, so the call may be repeated.
-	err = c.do(ctx, true, func(ctx context.Context) error {
-		var res *string
-		var err error
-		if ep.IsAccount() {
-			params := accounts.TokenValueUpdateParams{Body: map[string]any{}}
-			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
-			res, err = accounts.NewTokenValueService(opts...).Update(ctx, id, params)
-		} else {
-			res, err = user.NewTokenValueService(opts...).Update(ctx, id, user.TokenValueUpdateParams{Body: map[string]any{}})
-		}
-		if err != nil {
-			return err
-		}
-		value = *res
-		return nil
+	err = c.do(ctx, idempotent, func(ctx context.Context) error {
+		value, err = endpointFor(ep, opts).roll(ctx, id)
+		return err
 	})
 	if err != nil {
 		return token.Secret{}, fmt.Errorf("roll token %s: %w", id, err)
 	}
-	if value == "" {
+	if !validValue(value) {
 		// A 2xx with result null decodes to "" without error; handing that
 		// on as the token's value would give the caller an empty secret.
-		return token.Secret{}, fmt.Errorf("roll token %s: the answer has no value", id)
+		return token.Secret{}, fmt.Errorf("roll token %s: %w", id, badAnswer("the value is missing or not shaped like a token"))
 	}
 	return token.NewSecret(value), nil
 }
@@ -205,28 +163,47 @@ func (c *Client) GetToken(ctx context.Context, ep token.Endpoint, id string) (to
 		return token.Info{}, err
 	}
 	var t *shared.Token
-	err = c.do(ctx, true, func(ctx context.Context) error {
-		if ep.IsAccount() {
-			var params accounts.TokenGetParams
-			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
-			t, err = accounts.NewTokenService(opts...).Get(ctx, id, params)
-		} else {
-			t, err = user.NewTokenService(opts...).Get(ctx, id)
-		}
+	err = c.do(ctx, idempotent, func(ctx context.Context) error {
+		t, err = endpointFor(ep, opts).get(ctx, id)
 		return err
 	})
 	if err != nil {
 		return token.Info{}, fmt.Errorf("get token %s: %w", id, err)
 	}
-	if t.ID == "" {
-		// A 2xx with result null decodes to a zero token without error.
-		return token.Info{}, fmt.Errorf("get token %s: the answer has no token", id)
+	got, err := info(*t)
+	if err == nil && got.ID != id {
+		err = badAnswer("it is about another token")
 	}
-	return info(*t), nil
+	if err != nil {
+		return token.Info{}, fmt.Errorf("get token %s: %w", id, err)
+	}
+	return got, nil
 }
 
-func info(t shared.Token) token.Info {
-	return token.Info{ID: t.ID, Name: t.Name, Status: string(t.Status), ExpiresOn: t.ExpiresOn}
+// info reads a token of an answer, refusing one whose id no real API gives
+// (a 2xx with result null decodes to a zero token without error).
+func info(t shared.Token) (token.Info, error) {
+	if !validID(t.ID) {
+		return token.Info{}, badAnswer("the token id is missing or not 32 lowercase hex characters")
+	}
+	out := token.Info{ID: t.ID, Name: t.Name, Status: string(t.Status), IssuedOn: t.IssuedOn, ExpiresOn: t.ExpiresOn}
+	for _, p := range t.Policies {
+		if p.Effect != shared.TokenPolicyEffectAllow {
+			continue
+		}
+		for _, g := range p.PermissionGroups {
+			out.Groups = append(out.Groups, token.PermissionGroup{ID: g.ID, Name: g.Name})
+		}
+		if res, ok := p.Resources.(shared.TokenPolicyResourcesIAMResourcesTypeObjectString); ok {
+			for key := range res {
+				if id, ok := strings.CutPrefix(key, token.AccountScope+"."); ok {
+					out.AccountIDs = append(out.AccountIDs, id)
+				}
+			}
+		}
+	}
+	slices.Sort(out.AccountIDs) // from a map: give them an order
+	return out, nil
 }
 
 // ListTokens lists every token of the endpoint, expired ones included
@@ -241,38 +218,23 @@ func (c *Client) ListTokens(ctx context.Context, ep token.Endpoint) ([]token.Inf
 		return nil, err
 	}
 	// SDK v6.10.0 has no field for include_expired (reference/cloudflare-api.md).
-	opts = append(opts, option.WithQuery("include_expired", "true"))
+	api := endpointFor(ep, append(opts, option.WithQuery("include_expired", "true")))
 	var all []token.Info
 	for page := 1; ; page++ {
 		var items []shared.Token
-		err := c.do(ctx, true, func(ctx context.Context) error {
-			if ep.IsAccount() {
-				var params accounts.TokenListParams
-				params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
-				params.Page.Value, params.Page.Present = float64(page), true
-				params.PerPage.Value, params.PerPage.Present = listPageSize, true
-				res, err := accounts.NewTokenService(opts...).List(ctx, params)
-				if err != nil {
-					return err
-				}
-				items = res.Result
-				return nil
-			}
-			var params user.TokenListParams
-			params.Page.Value, params.Page.Present = float64(page), true
-			params.PerPage.Value, params.PerPage.Present = listPageSize, true
-			res, err := user.NewTokenService(opts...).List(ctx, params)
-			if err != nil {
-				return err
-			}
-			items = res.Result
-			return nil
+		err := c.do(ctx, idempotent, func(ctx context.Context) error {
+			items, err = api.list(ctx, page)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list tokens (page %d): %w", page, err)
 		}
 		for _, t := range items {
-			all = append(all, info(t))
+			got, err := info(t)
+			if err != nil {
+				return nil, fmt.Errorf("list tokens (page %d): %w", page, err)
+			}
+			all = append(all, got)
 		}
 		// Past the last page the result is empty; a short page is the last.
 		if len(items) < listPageSize {
@@ -294,15 +256,8 @@ func (c *Client) DeleteToken(ctx context.Context, ep token.Endpoint, id string) 
 	if err != nil {
 		return err
 	}
-	err = c.do(ctx, true, func(ctx context.Context) error {
-		if ep.IsAccount() {
-			var params accounts.TokenDeleteParams
-			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
-			_, err := accounts.NewTokenService(opts...).Delete(ctx, id, params)
-			return err
-		}
-		_, err := user.NewTokenService(opts...).Delete(ctx, id)
-		return err
+	err = c.do(ctx, idempotent, func(ctx context.Context) error {
+		return endpointFor(ep, opts).delete(ctx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("delete token %s: %w", id, err)
@@ -321,56 +276,44 @@ func (c *Client) VerifyToken(ctx context.Context, ep token.Endpoint, secret toke
 		return "", err
 	}
 	var status string
-	err = c.do(ctx, true, func(ctx context.Context) error {
-		if ep.IsAccount() {
-			var params accounts.TokenVerifyParams
-			params.AccountID.Value, params.AccountID.Present = ep.AccountID, true
-			res, err := accounts.NewTokenService(opts...).Verify(ctx, params)
-			if err != nil {
-				return err
-			}
-			status = string(res.Status)
-			return nil
-		}
-		res, err := user.NewTokenService(opts...).Verify(ctx)
-		if err != nil {
-			return err
-		}
-		status = string(res.Status)
-		return nil
+	err = c.do(ctx, idempotent, func(ctx context.Context) error {
+		status, err = endpointFor(ep, opts).verify(ctx)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("verify token: %w", err)
 	}
-	if status == "" {
-		// A 2xx with result null decodes to an empty status without error.
-		return "", errors.New("verify token: the answer has no status")
+	switch status {
+	case "active", "disabled", "expired":
+		return status, nil
 	}
-	return status, nil
+	// A 2xx with result null decodes to an empty status without error.
+	return "", fmt.Errorf("verify token: %w", badAnswer("the status is missing or unknown"))
 }
 
 // RunnerIP asks the API host's /cdn-cgi/trace which address this machine
-// reaches it from: the address a token's IP condition sees.
+// reaches it from: the address a token's IP condition sees. It goes through
+// the same redirect refusal, classification, retries and debug lines as
+// every other call, and sends no token.
 //
 //	GET /cdn-cgi/trace (on the API host, outside the base path)
 func (c *Client) RunnerIP(ctx context.Context) (string, error) {
-	if c.BaseURL == "" || c.HTTP == nil {
-		return "", fmt.Errorf("cloudflare client: BaseURL and HTTP must be set")
-	}
-	u, err := url.Parse(c.BaseURL)
+	hc, base, err := c.httpClient()
 	if err != nil {
-		return "", fmt.Errorf("cloudflare client: base URL: %w", err)
+		return "", err
 	}
-	u.Path, u.RawPath = "/cdn-cgi/trace", ""
-	hc := *c.HTTP
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirect }
+	trace := *base
+	trace.Path, trace.RawPath = "/cdn-cgi/trace", ""
 	var ip string
-	err = c.do(ctx, true, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	err = c.do(ctx, idempotent, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, trace.String(), nil)
 		if err != nil {
 			return err
 		}
-		res, err := hc.Do(req)
+		if c.UserAgent != "" {
+			req.Header.Set("User-Agent", c.UserAgent)
+		}
+		res, err := c.classify(req, hc.Do)
 		if err != nil {
 			return err
 		}
@@ -379,16 +322,13 @@ func (c *Client) RunnerIP(ctx context.Context) (string, error) {
 		if err != nil {
 			return err
 		}
-		if res.StatusCode != http.StatusOK {
-			return &APIError{Method: http.MethodGet, Path: "/cdn-cgi/trace", Status: res.StatusCode}
-		}
-		for _, line := range strings.Split(string(body), "\n") {
+		for line := range strings.SplitSeq(string(body), "\n") {
 			if v, ok := strings.CutPrefix(line, "ip="); ok {
 				ip = strings.TrimSpace(v)
 				return nil
 			}
 		}
-		return fmt.Errorf("GET /cdn-cgi/trace: no ip= line in the answer")
+		return badAnswer("GET /cdn-cgi/trace: no ip= line in the answer")
 	})
 	if err != nil {
 		return "", fmt.Errorf("look up the runner's address: %w", err)

@@ -153,7 +153,9 @@ func TestClient_CreateToken(t *testing.T) {
 				if !strings.HasPrefix(got.Value.Reveal(), wantPrefix) {
 					t.Errorf("value does not start with %s", wantPrefix)
 				}
-				wantInfo := token.Info{ID: got.ID, Name: spec.Name, Status: "active", ExpiresOn: time.Date(2026, 11, 27, 20, 59, 59, 0, time.UTC)}
+				wantInfo := token.Info{ID: got.ID, Name: spec.Name, Status: "active", IssuedOn: t0,
+					ExpiresOn: time.Date(2026, 11, 27, 20, 59, 59, 0, time.UTC), AccountIDs: accounts,
+					Groups: []token.PermissionGroup{{ID: gAppsRead, Name: "Access: Apps and Policies Read"}, {ID: gServiceRead, Name: "Access: Service Tokens Read"}}}
 				if diff := cmp.Diff(wantInfo, got.Info); diff != "" || got.ID == "" {
 					t.Errorf("Created.Info (-want +got):\n%s", diff)
 				}
@@ -240,10 +242,12 @@ func TestClient_GetToken(t *testing.T) {
 			oldID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "old", ExpiresOn: t0.Add(-time.Minute)})
 			foreverID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "forever"})
 
+			accounts := []string{emulator.SeedAccount1}
+			groups := []token.PermissionGroup{{ID: gAppsRead, Name: "Access: Apps and Policies Read"}}
 			for _, want := range []token.Info{
-				{ID: id, Name: "live", Status: "active", ExpiresOn: exp},
-				{ID: oldID, Name: "old", Status: "expired", ExpiresOn: t0.Add(-time.Minute)},
-				{ID: foreverID, Name: "forever", Status: "active"},
+				{ID: id, Name: "live", Status: "active", IssuedOn: t0, ExpiresOn: exp, AccountIDs: accounts, Groups: groups},
+				{ID: oldID, Name: "old", Status: "expired", IssuedOn: t0, ExpiresOn: t0.Add(-time.Minute), AccountIDs: accounts, Groups: groups},
+				{ID: foreverID, Name: "forever", Status: "active", IssuedOn: t0, AccountIDs: accounts, Groups: groups},
 			} {
 				got, err := c.GetToken(t.Context(), tc.ep, want.ID)
 				if err != nil {
@@ -306,12 +310,13 @@ func TestClient_ListTokens(t *testing.T) {
 					if st.Status == "expired" {
 						expired++
 					}
-					want = append(want, token.Info{ID: st.ID, Name: st.Name, Status: st.Status, ExpiresOn: st.ExpiresOn})
+					want = append(want, token.Info{ID: st.ID, Name: st.Name, Status: st.Status, IssuedOn: st.IssuedOn, ExpiresOn: st.ExpiresOn})
 				}
 				if len(want) != n.issued+1 || (n.issued > 7 && expired == 0) {
 					t.Fatalf("setup: %d tokens, %d expired", len(want), expired)
 				}
-				if diff := cmp.Diff(want, got); diff != "" {
+				// What the policies grant is checked by GetToken's test; here the list.
+				if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(token.Info{}, "AccountIDs", "Groups")); diff != "" {
 					t.Errorf("ListTokens (-want +got):\n%s", diff)
 				}
 
@@ -648,7 +653,8 @@ func TestClient_CreateTokenRetriesRateLimit(t *testing.T) {
 			if n := len(w.requests("POST " + tc.base)); n != 3 {
 				t.Errorf("%d POSTs, want 3 (two 429s, then the create)", n)
 			}
-			if diff := cmp.Diff([]time.Duration{3 * time.Second, 3 * time.Second}, w.waits.All()); diff != "" {
+			// Retry-After 3s, spread by half of itself times the jitter (0.5).
+			if diff := cmp.Diff([]time.Duration{3750 * time.Millisecond, 3750 * time.Millisecond}, w.waits.All()); diff != "" {
 				t.Errorf("backoffs (-want +got):\n%s", diff)
 			}
 			if n := len(w.e.Tokens()); n != 3 {

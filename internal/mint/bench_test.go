@@ -42,7 +42,7 @@ func BenchmarkRevoke(b *testing.B) {
 		name := token.NamePrefix + "bench " + strconv.Itoa(i)
 		id, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: name, ExpiresOn: exp})
 		b.StartTimer()
-		if err := w.m.Revoke(b.Context(), token.Endpoint{}, token.Info{ID: id, Name: name, ExpiresOn: exp}); err != nil {
+		if _, err := w.m.Revoke(b.Context(), token.Endpoint{}, token.Info{ID: id, Name: name, ExpiresOn: exp}); err != nil {
 			b.Fatal(err)
 		}
 	}

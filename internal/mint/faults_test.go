@@ -87,7 +87,7 @@ func TestMint_FaultOnEachCall(t *testing.T) {
 					if call.route == routeDelete {
 						w.e.AddFault(f)
 					}
-					revokeErr = w.m.Revoke(t.Context(), got.Endpoint, got.Info)
+					_, revokeErr = w.m.Revoke(t.Context(), got.Endpoint, got.Info)
 				}
 				w.e.ClearFaults()
 

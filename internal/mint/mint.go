@@ -17,7 +17,8 @@ import (
 
 // API is what the lifecycle needs of Cloudflare's token endpoints.
 // Errors match token.ErrNotFound for a 404, token.ErrOutcomeUnknown for a
-// create whose answer never came, token.ErrQuotaExceeded at the token quota.
+// create whose answer never came, token.ErrBadAnswer for an answer no real
+// API gives, token.ErrQuotaExceeded at the token quota.
 type API interface {
 	PermissionGroups(ctx context.Context, ep token.Endpoint) ([]token.PermissionGroup, error)
 	CreateToken(ctx context.Context, ep token.Endpoint, spec token.Spec) (token.Created, error)
@@ -34,27 +35,74 @@ type Minter struct {
 	API API
 	// Now is the clock for the expiry and for deciding a token has expired.
 	Now func() time.Time
-	// CleanupTimeout bounds a clean-up (delete after a failure) that runs
-	// after the run's own context is cancelled. Zero: 30s.
-	CleanupTimeout time.Duration
-	// Logf, if set, gets progress lines. They never hold a secret.
+	// Grace is how long a clean-up (a delete after a failure, a revoke, the
+	// look-up of a token whose create answer was lost) may go on once the
+	// run's context is cancelled — a cancelled job must still delete its
+	// token — or past its deadline. Zero: DefaultGrace.
+	Grace time.Duration
+	// Logf, if set, gets progress lines. They never hold a secret; names
+	// from the API are quoted.
 	Logf func(format string, args ...any)
-	// Sleep waits between creates whose answers were lost, or returns
-	// ctx.Err(). Nil: a real wait. Tests inject one that does not wait.
+	// Sleep waits between look-ups and creates after a lost answer, or
+	// returns ctx.Err(). Nil: a real wait. Tests inject one that does not
+	// wait.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Mask, if set, is called with every token value the moment the API
+	// returns it (a create or a roll), before it is used or anything else
+	// is written: the action registers it with the runner's masker there.
+	// An error makes the lifecycle delete the token.
+	Mask func(token.Secret) error
+	// Record, if set, is told what a later process would need to delete
+	// what this run made, before each step that could leave something
+	// behind: before the first create, when a token exists, when an answer
+	// was lost, when the token is deleted again. The action saves it as the
+	// post step's state.
+	Record func(Ledger) error
+}
+
+// DefaultGrace fits inside the runner's cancellation: it sends SIGINT,
+// then SIGTERM 7.5 s later, then kills the process 2.5 s after that.
+const DefaultGrace = 8 * time.Second
+
+// Ledger is what a later process needs to find and delete what a mint may
+// have made. It holds no secret.
+type Ledger struct {
+	Name      string // the token's unique name
+	Endpoint  token.Endpoint
+	ExpiresOn time.Time
+	// ID is the token that exists and was not deleted; "" if none.
+	ID string
+	// Pending: a create was sent whose outcome is not known yet.
+	Pending bool
+	// Lost: a create answer was lost (or malformed), so a token with Name
+	// may exist that ID does not name — now or once a slow create commits.
+	Lost bool
 }
 
 // maxCreates bounds the creates of one token. A create is sent again only
-// after a lookup by the token's unique name showed the last one made
+// after look-ups by the token's unique name showed the last one made
 // nothing, so each is safe; the bound keeps a failing API from being
 // asked for ever.
 const maxCreates = 3
 
-// createBackoff is the wait before create n+1: an API that lost two
-// answers in a row may need a moment.
-func createBackoff(n int) time.Duration { return time.Duration(n) * time.Second }
+// lookups is how many times a token whose create answer was lost is looked
+// up by name, 1 s, 2 s and 4 s apart, before a create is sent again: a slow
+// create may still commit after its answer timed out, and creating again
+// before it shows would make a twin.
+const lookups = 4
+
+// lookupWait is the wait before look-up i (from 0).
+func lookupWait(i int) time.Duration {
+	if i == 0 {
+		return 0
+	}
+	return time.Second << (i - 1)
+}
 
 func (m *Minter) sleep(ctx context.Context, d time.Duration) error {
+	if d == 0 {
+		return nil
+	}
 	if m.Sleep != nil {
 		return m.Sleep(ctx, d)
 	}
@@ -84,12 +132,42 @@ func (m *Minter) logf(format string, args ...any) {
 	}
 }
 
+func (m *Minter) record(l Ledger) error {
+	if m.Record == nil {
+		return nil
+	}
+	if err := m.Record(l); err != nil {
+		return fmt.Errorf("record the token for the clean-up: %w", err)
+	}
+	return nil
+}
+
+// VerifyError is a new token the API did not accept when it was checked.
+type VerifyError struct {
+	ID     string
+	Status string // the status the API reported, when it answered
+	Err    error  // the API's refusal, when it refused
+}
+
+func (e *VerifyError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("verify token %s: %v", e.ID, e.Err)
+	}
+	return fmt.Sprintf("verify token %s: status is %q, not active", e.ID, e.Status)
+}
+
+func (e *VerifyError) Unwrap() error { return e.Err }
+
 // Mint makes the token the request asks for and passes it to handover,
-// which must mask it before anything else and record it (state, outputs).
-// If anything fails once the token exists — verification, handover,
-// cancellation — the token is deleted before Mint returns the error.
+// which records it (outputs, env, summary). The value is masked (Mask)
+// before anything else happens to it. If anything fails once the token
+// exists — verification, handover, cancellation — the token is deleted
+// before Mint returns the error.
 func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Minted) error) (Minted, error) {
 	ep := req.Endpoint()
+	// One look-up even when every scope is an id: only the list names an
+	// id's group, and a group that manages tokens must be refused before
+	// any token exists (token.Resolve).
 	all, err := m.API.PermissionGroups(ctx, ep)
 	if err != nil {
 		return Minted{}, fmt.Errorf("resolve scopes: %w", err)
@@ -120,7 +198,8 @@ func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Mint
 		ExpiresOn:  token.ExpiresOn(m.Now(), req.TTL),
 		AllowedIPs: allowed,
 	}
-	created, adopted, err := m.create(ctx, ep, spec)
+	l := Ledger{Name: spec.Name, Endpoint: ep, ExpiresOn: spec.ExpiresOn}
+	created, adopted, err := m.create(ctx, &l, spec)
 	if err != nil {
 		return Minted{}, err
 	}
@@ -131,10 +210,7 @@ func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Mint
 	m.logf("created token %s (%q), expires %s", created.ID, created.Name, minted.ExpiresOn.UTC().Format(time.RFC3339))
 
 	if err := m.finish(ctx, req, minted, handover); err != nil {
-		if rerr := m.rollback(ctx, ep, minted.Info); rerr != nil {
-			return Minted{}, errors.Join(err, rerr)
-		}
-		return Minted{}, err
+		return Minted{}, errors.Join(err, m.rollback(ctx, &l, minted.Info))
 	}
 	return minted, nil
 }
@@ -144,10 +220,10 @@ func (m *Minter) finish(ctx context.Context, req token.Request, minted Minted, h
 	if req.Verify {
 		status, err := m.API.VerifyToken(ctx, minted.Endpoint, minted.Value)
 		if err != nil {
-			return err
+			return &VerifyError{ID: minted.ID, Err: err}
 		}
 		if status != "active" {
-			return fmt.Errorf("verify token %s: status is %q, not active", minted.ID, status)
+			return &VerifyError{ID: minted.ID, Status: status}
 		}
 		m.logf("verified token %s: active", minted.ID)
 	}
@@ -160,69 +236,154 @@ func (m *Minter) finish(ctx context.Context, req token.Request, minted Minted, h
 	return nil
 }
 
-// create makes the token. When the answer is lost it finds the token by
-// its unique name and adopts it (a new value by roll), or, when the token
-// is not there, creates it again (at most maxCreates in all); a create is
-// never repeated blindly. At the quota it removes this tool's own expired tokens and
-// tries once more.
-func (m *Minter) create(ctx context.Context, ep token.Endpoint, spec token.Spec) (token.Created, bool, error) {
-	created, err := m.API.CreateToken(ctx, ep, spec)
+// create makes the token, recording each step in l. When the answer is
+// lost it looks the token up by its unique name, a few times over a few
+// seconds, and adopts it (a new value by roll); when it never shows, it
+// creates it once more (at most maxCreates in all). A create is never
+// repeated blindly. When an answer is malformed, whatever the create made
+// is found by name and deleted. At the quota it removes this tool's own
+// expired tokens and tries once more.
+func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.Created, bool, error) {
+	l.Pending = true
+	if err := m.record(*l); err != nil {
+		return token.Created{}, false, err // nothing was sent
+	}
+	created, err := m.API.CreateToken(ctx, l.Endpoint, spec)
 	if errors.Is(err, token.ErrQuotaExceeded) {
-		removed, serr := m.Sweep(ctx, ep, false)
+		removed, serr := m.Sweep(ctx, l.Endpoint, false)
 		if serr != nil || len(removed) == 0 {
-			return token.Created{}, false, errors.Join(fmt.Errorf("at the token quota, and no expired %q token of this tool's could be removed to make room: %w", strings.TrimSpace(token.NamePrefix), err), serr)
+			return token.Created{}, false, m.settle(l, errors.Join(fmt.Errorf("at the token quota, and no expired %q token of this tool's could be removed to make room: %w", strings.TrimSpace(token.NamePrefix), err), serr))
 		}
 		m.logf("at the token quota: removed %d expired %stoken(s), trying once more", len(removed), token.NamePrefix)
-		created, err = m.API.CreateToken(ctx, ep, spec)
+		created, err = m.API.CreateToken(ctx, l.Endpoint, spec)
 	}
-	for attempt := 1; errors.Is(err, token.ErrOutcomeUnknown); attempt++ {
+	for creates := 1; err != nil; creates++ {
+		malformed := errors.Is(err, token.ErrBadAnswer)
+		if !malformed && !errors.Is(err, token.ErrOutcomeUnknown) {
+			return token.Created{}, false, m.settle(l, err) // a definite no: nothing was made
+		}
+		l.Lost = true
+		if rerr := m.record(*l); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if malformed {
+			// The API answered, so whatever it made exists now: one look-up.
+			cctx, cancel := m.cleanupContext(ctx)
+			found, lerr := m.named(cctx, l.Endpoint, spec.Name)
+			cancel()
+			if lerr != nil {
+				return token.Created{}, false, errors.Join(err, lerr)
+			}
+			return token.Created{}, false, m.remove(ctx, l, found, err,
+				"the API answered the create with something no real answer holds, so nothing it said was used")
+		}
 		m.logf("the answer to create token %q was lost: looking it up by name", spec.Name)
-		found, lerr := m.findByName(ctx, ep, spec.Name)
+		found, lerr := m.lookUp(ctx, l.Endpoint, spec.Name)
 		if lerr != nil {
-			return token.Created{}, false, fmt.Errorf("%w; looking the token up by its name failed too: %w (it expires at %s by itself)",
+			return token.Created{}, false, fmt.Errorf("%w; looking the token up by its name failed too: %w (the clean-up step looks again; it expires at %s by itself)",
 				err, lerr, spec.ExpiresOn.UTC().Format(time.RFC3339))
 		}
-		if ctx.Err() != nil {
-			// Cancelled: remove whatever the lost create made, hand out nothing.
-			for _, t := range found {
-				err = errors.Join(err, m.rollback(ctx, ep, t))
-			}
-			return token.Created{}, false, err
-		}
 		switch {
+		case ctx.Err() != nil || len(found) > 1:
+			// Cancelled, or more than one: hand out nothing, never guess which
+			// to keep; delete what the lost creates made.
+			return token.Created{}, false, m.remove(ctx, l, found, err, "")
 		case len(found) == 1:
-			value, rerr := m.API.RollToken(ctx, ep, found[0].ID)
+			value, rerr := m.API.RollToken(ctx, l.Endpoint, found[0].ID)
+			if rerr == nil {
+				rerr = m.exists(l, token.Created{Info: found[0], Value: value})
+			}
 			if rerr != nil {
-				return token.Created{}, false, errors.Join(err, rerr, m.rollback(ctx, ep, found[0]))
+				return token.Created{}, false, errors.Join(err, rerr, m.rollback(ctx, l, found[0]))
 			}
 			m.logf("found token %s by name; adopted it with a new value", found[0].ID)
 			return token.Created{Info: found[0], Value: value}, true, nil
-		case len(found) > 1: // cannot happen with unique names; never guess which to keep
-			for _, t := range found {
-				err = errors.Join(err, m.rollback(ctx, ep, t))
-			}
-			return token.Created{}, false, err
-		case attempt >= maxCreates:
-			return token.Created{}, false, fmt.Errorf("%d creates went unanswered, and none made a token: %w", attempt, err)
-		}
-		if serr := m.sleep(ctx, createBackoff(attempt)); serr != nil {
-			return token.Created{}, false, errors.Join(err, serr)
+		case creates >= maxCreates:
+			return token.Created{}, false, fmt.Errorf("%d creates went unanswered, and none made a token: %w", creates, err)
 		}
 		m.logf("token %q does not exist: creating it once more", spec.Name)
-		created, err = m.API.CreateToken(ctx, ep, spec)
+		created, err = m.API.CreateToken(ctx, l.Endpoint, spec)
 	}
-	if err != nil {
-		return token.Created{}, false, err
+	if err := m.exists(l, created); err != nil {
+		return token.Created{}, false, errors.Join(err, m.rollback(ctx, l, created.Info))
+	}
+	if l.Lost {
+		// An earlier create went unanswered and was not seen in the look-ups:
+		// should it have committed after all, it is a twin of this one.
+		if _, err := m.DeleteNamed(ctx, l.Endpoint, spec.Name, created.ID, false); err != nil {
+			return token.Created{}, false, errors.Join(err, m.rollback(ctx, l, created.Info))
+		}
 	}
 	return created, false, nil
 }
 
-// findByName lists the endpoint's tokens and returns those with the name.
-// It runs even when ctx is cancelled: it is how a lost token is found.
-func (m *Minter) findByName(ctx context.Context, ep token.Endpoint, name string) ([]token.Info, error) {
+// exists masks a token value the moment it arrives, then records the token.
+func (m *Minter) exists(l *Ledger, t token.Created) error {
+	if m.Mask != nil {
+		if err := m.Mask(t.Value); err != nil {
+			return fmt.Errorf("mask token %s: %w", t.ID, err)
+		}
+	}
+	l.ID, l.Pending = t.ID, false
+	return m.record(*l)
+}
+
+// settle records that the create made nothing, and returns err.
+func (m *Minter) settle(l *Ledger, err error) error {
+	l.Pending = false
+	return errors.Join(err, m.record(*l))
+}
+
+// remove deletes the tokens a create whose outcome cannot be acted on
+// made, and returns cause with what became of them. Once one was found the
+// create's outcome is known; until then it stays pending, and the clean-up
+// step looks again.
+func (m *Minter) remove(ctx context.Context, l *Ledger, found []token.Info, cause error, why string) error {
 	cctx, cancel := m.cleanupContext(ctx)
 	defer cancel()
-	all, err := m.API.ListTokens(cctx, ep)
+	for _, t := range found {
+		if _, err := m.revoke(cctx, l.Endpoint, t); err != nil {
+			return errors.Join(cause, err)
+		}
+	}
+	if len(found) > 0 {
+		l.Pending = false
+		if err := m.record(*l); err != nil {
+			return errors.Join(cause, err)
+		}
+	}
+	if why != "" {
+		cause = fmt.Errorf("%w (%s)", cause, why)
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("%w; the %d token(s) named %q it made were found by name and deleted", cause, len(found), l.Name)
+	}
+	return cause
+}
+
+// lookUp looks the endpoint's tokens up by name after a create whose
+// answer was lost, again after each wait (lookupWait) while none shows: a
+// slow create can commit after the client stopped waiting. It runs on a
+// clean-up context — it is how a lost token is found, also when the run is
+// being cancelled, within the grace.
+func (m *Minter) lookUp(ctx context.Context, ep token.Endpoint, name string) ([]token.Info, error) {
+	cctx, cancel := m.cleanupContext(ctx)
+	defer cancel()
+	for i := range lookups {
+		if err := m.sleep(cctx, lookupWait(i)); err != nil {
+			return nil, nil // the grace is over: nothing was found so far
+		}
+		found, err := m.named(cctx, ep, name)
+		if err != nil || len(found) > 0 {
+			return found, err
+		}
+	}
+	return nil, nil
+}
+
+// named lists the endpoint's tokens and returns those with the name.
+func (m *Minter) named(ctx context.Context, ep token.Endpoint, name string) ([]token.Info, error) {
+	all, err := m.API.ListTokens(ctx, ep)
 	if err != nil {
 		return nil, err
 	}
@@ -235,46 +396,98 @@ func (m *Minter) findByName(ctx context.Context, ep token.Endpoint, name string)
 	return found, nil
 }
 
-// cleanupContext survives the cancellation of ctx (a cancelled job must
-// still delete its token) but not forever.
-func (m *Minter) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	timeout := m.CleanupTimeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
-}
-
-// rollback deletes a token that must not outlive a failed run.
-func (m *Minter) rollback(ctx context.Context, ep token.Endpoint, t token.Info) error {
+// DeleteNamed deletes every token of the endpoint whose name is exactly
+// name, except the one with id except: what a create whose answer was lost
+// may have made. With patient, it looks again over a few seconds while none
+// shows (a create whose outcome nobody learned may still commit). It
+// returns the tokens it deleted.
+func (m *Minter) DeleteNamed(ctx context.Context, ep token.Endpoint, name, except string, patient bool) ([]token.Info, error) {
 	cctx, cancel := m.cleanupContext(ctx)
 	defer cancel()
-	if err := m.API.DeleteToken(cctx, ep, t.ID); !m.gone(cctx, ep, t.ID, err) {
-		return &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Err: err}
+	var found []token.Info
+	var err error
+	if patient {
+		found, err = m.lookUp(cctx, ep, name)
+	} else {
+		found, err = m.named(cctx, ep, name)
 	}
-	m.logf("deleted token %s", t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("look for tokens named %q: %w", name, err)
+	}
+	var deleted []token.Info
+	for _, t := range found {
+		if t.ID == except {
+			continue
+		}
+		if _, err := m.revoke(cctx, ep, t); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, t)
+	}
+	return deleted, nil
+}
+
+// cleanupContext survives the cancellation of ctx (a cancelled job must
+// still delete its token) and its deadline, but by no more than the grace.
+func (m *Minter) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	grace := m.Grace
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancel()
+			case <-cctx.Done():
+			}
+		case <-cctx.Done():
+		}
+	}()
+	return cctx, cancel
+}
+
+// rollback deletes a token that must not outlive a failed run. When it is
+// deleted the record says so; when it is not, the record keeps its id, so
+// the clean-up step tries again.
+func (m *Minter) rollback(ctx context.Context, l *Ledger, t token.Info) error {
+	cctx, cancel := m.cleanupContext(ctx)
+	defer cancel()
+	if _, err := m.revoke(cctx, l.Endpoint, t); err != nil {
+		return err
+	}
+	if l.ID == t.ID {
+		l.ID = ""
+		return m.record(*l)
+	}
 	return nil
 }
 
-// gone reports whether a token is gone after a delete that answered err.
-// A failed delete may still have been done: when an attempt's answer is
-// lost (a reset after the change committed) the retries get 5xx, 429 or
-// resets, never the 404 that would say so. So a failure is checked with a
-// GET before it is reported as a token that "stays valid".
-func (m *Minter) gone(ctx context.Context, ep token.Endpoint, id string, err error) bool {
-	if err == nil || errors.Is(err, token.ErrNotFound) {
-		return true
-	}
-	_, gerr := m.API.GetToken(ctx, ep, id)
-	return errors.Is(gerr, token.ErrNotFound)
-}
+// Outcome is what a revoke found.
+type Outcome int
 
-// RevokeError is a token that could not be deleted: it lives until it
+const (
+	// Deleted: the token existed and is deleted.
+	Deleted Outcome = iota + 1
+	// NotFound: no token has that id on the endpoint: already gone, or one
+	// of another owner (a user's token asked for on an account's endpoint,
+	// or the other way round).
+	NotFound
+)
+
+// RevokeError is a token that may not have been deleted: it lives until it
 // expires.
 type RevokeError struct {
 	ID        string
 	ExpiresOn time.Time
-	Err       error
+	// Unconfirmed: the delete went unanswered and a check could not tell
+	// whether the token is gone.
+	Unconfirmed bool
+	Err         error
 }
 
 func (e *RevokeError) Error() string {
@@ -282,45 +495,46 @@ func (e *RevokeError) Error() string {
 	if !e.ExpiresOn.IsZero() {
 		when = e.ExpiresOn.UTC().Format(time.RFC3339)
 	}
+	if e.Unconfirmed {
+		return fmt.Sprintf("the delete of token %s went unanswered and whether it is gone could not be checked; if it is not, it stays valid until %s: %v", e.ID, when, e.Err)
+	}
 	return fmt.Sprintf("token %s could not be deleted and stays valid until %s: %v", e.ID, when, e.Err)
 }
 
 func (e *RevokeError) Unwrap() error { return e.Err }
 
-// Revoke deletes a token and confirms it is gone; a token that is already
-// gone (404) is fine. A token created under the same unique name by a
-// create whose answer was lost is deleted too.
-func (m *Minter) Revoke(ctx context.Context, ep token.Endpoint, t token.Info) error {
-	for attempt := 1; ; attempt++ {
-		err := m.API.DeleteToken(ctx, ep, t.ID)
-		if !m.gone(ctx, ep, t.ID, err) {
-			return &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Err: err}
-		}
-		_, err = m.API.GetToken(ctx, ep, t.ID)
-		if errors.Is(err, token.ErrNotFound) {
-			break
-		}
-		if err != nil {
-			return &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Err: fmt.Errorf("confirm it is gone: %w", err)}
-		}
-		if attempt >= 3 {
-			return &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Err: errors.New("it is still listed after 3 deletes")}
-		}
+// Revoke deletes a token: one DELETE when all goes well. A token that is
+// not there (404) is NotFound, never reported deleted. A DELETE that fails
+// or goes unanswered is checked with one GET before it is reported: it may
+// have been done. It runs on a clean-up context: a cancelled job still
+// deletes its token, within the grace.
+func (m *Minter) Revoke(ctx context.Context, ep token.Endpoint, t token.Info) (Outcome, error) {
+	cctx, cancel := m.cleanupContext(ctx)
+	defer cancel()
+	return m.revoke(cctx, ep, t)
+}
+
+func (m *Minter) revoke(ctx context.Context, ep token.Endpoint, t token.Info) (Outcome, error) {
+	err := m.API.DeleteToken(ctx, ep, t.ID)
+	switch {
+	case err == nil:
+		m.logf("deleted token %s", t.ID)
+		return Deleted, nil
+	case errors.Is(err, token.ErrNotFound):
+		return NotFound, nil
 	}
-	m.logf("deleted token %s", t.ID)
-	if t.Name == "" {
-		return nil
+	// A failed delete may still have been done: when an attempt's answer is
+	// lost (a reset after the change committed) the retries get 5xx, 429 or
+	// resets, never the 404 that would say so.
+	_, gerr := m.API.GetToken(ctx, ep, t.ID)
+	switch {
+	case errors.Is(gerr, token.ErrNotFound):
+		m.logf("deleted token %s (the delete went unanswered; a check shows it gone)", t.ID)
+		return Deleted, nil
+	case gerr != nil:
+		return 0, &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Unconfirmed: true, Err: errors.Join(err, gerr)}
 	}
-	twins, err := m.findByName(ctx, ep, t.Name)
-	if err != nil {
-		return fmt.Errorf("look for other tokens named %q: %w", t.Name, err)
-	}
-	for _, twin := range twins {
-		if err := m.rollback(ctx, ep, twin); err != nil {
-			return err
-		}
-	}
-	return nil
+	return 0, &RevokeError{ID: t.ID, ExpiresOn: t.ExpiresOn, Err: err}
 }
 
 // Sweep deletes (or, with dryRun, only lists) this tool's tokens that have

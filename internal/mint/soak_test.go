@@ -109,7 +109,7 @@ func TestSoak(t *testing.T) {
 				})
 				if j.mainErr == nil {
 					s := j.saved
-					j.postErr = j.m.Revoke(ctx, s.Endpoint, token.Info{ID: s.ID, Name: s.Name, ExpiresOn: s.ExpiresOn})
+					_, j.postErr = j.m.Revoke(ctx, s.Endpoint, token.Info{ID: s.ID, Name: s.Name, ExpiresOn: s.ExpiresOn})
 				}
 				cancel()
 			}
@@ -149,7 +149,7 @@ func TestSoak(t *testing.T) {
 	for _, j := range jobs {
 		if j.postErr != nil {
 			s := j.saved
-			j.cleanErr = j.m.Revoke(t.Context(), s.Endpoint, token.Info{ID: s.ID, Name: s.Name, ExpiresOn: s.ExpiresOn})
+			_, j.cleanErr = j.m.Revoke(t.Context(), s.Endpoint, token.Info{ID: s.ID, Name: s.Name, ExpiresOn: s.ExpiresOn})
 		}
 	}
 	for _, tok := range w.children() { // left by a failed main step, named by its error

@@ -26,8 +26,9 @@ func inputErrorf(input, accepted, format string, args ...any) *InputError {
 	return &InputError{Input: input, Problem: fmt.Sprintf(format, args...), Accepted: accepted}
 }
 
-// Errors the Cloudflare client wraps so that the lifecycle can react to them
-// without knowing the client: match them with errors.Is.
+// Errors the Cloudflare client's answers match (with errors.Is), so that
+// the lifecycle and the messages react to what happened without knowing the
+// API's statuses and codes: the client classifies each answer once.
 var (
 	// ErrNotFound: the token (or other object) does not exist; for a delete
 	// it means the token is already gone.
@@ -39,4 +40,22 @@ var (
 	// ErrQuotaExceeded: the user or account holds as many tokens as Cloudflare
 	// allows (50 per user, 500 per account; expired ones count until deleted).
 	ErrQuotaExceeded = errors.New("token quota exceeded")
+	// ErrUnauthorized: the API refused the calling token itself (mistyped,
+	// expired, deleted, IP-restricted, or an account-owned token on a user
+	// endpoint).
+	ErrUnauthorized = errors.New("token refused")
+	// ErrForbidden: the calling token is valid but lacks a permission the call
+	// needs.
+	ErrForbidden = errors.New("permission missing")
+	// ErrPermissionCeiling: the child would hold something the parent does
+	// not; a parent may only grant what it holds itself.
+	ErrPermissionCeiling = errors.New("beyond the parent's permissions")
+	// ErrRateLimited: the API's rate limit held for longer than the call waits.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: the API kept failing (5xx).
+	ErrUnavailable = errors.New("API unavailable")
+	// ErrBadAnswer: a 2xx answer that no real API gives: a missing result,
+	// an id that is not 32 lowercase hex, a value that is not a token. What
+	// it says is not acted on; a create answered so is found by name.
+	ErrBadAnswer = errors.New("malformed answer")
 )

@@ -226,7 +226,7 @@ func FuzzParseAPIURL(f *testing.F) {
 		if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 			t.Fatalf("accepted %q as %#v", s, u)
 		}
-		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname())) {
 			t.Fatalf("accepted %q: scheme %s to host %s", s, u.Scheme, u.Hostname())
 		}
 		again, err := ParseAPIURL(u.String())

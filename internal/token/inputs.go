@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -86,15 +87,9 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 	if r.Mode, err = parseMode(in.Mode); err != nil {
 		return Request{}, err
 	}
-	if strings.TrimSpace(in.APIToken) == "" {
-		return Request{}, &InputError{Input: "api-token", Problem: "is empty",
-			Accepted: "a Cloudflare API token that may create tokens, passed from a secret (api-token: ${{ secrets.CLOUDFLARE_PARENT_TOKEN }})"}
+	if r.APIToken, err = ParseAPIToken(in.APIToken); err != nil {
+		return Request{}, err
 	}
-	if strings.ContainsAny(strings.TrimSpace(in.APIToken), " \t\r\n") {
-		return Request{}, &InputError{Input: "api-token", Problem: "contains whitespace inside the value",
-			Accepted: "a single Cloudflare API token"}
-	}
-	r.APIToken = NewSecret(strings.TrimSpace(in.APIToken))
 	if r.APIURL, err = ParseAPIURL(in.APIURL); err != nil {
 		return Request{}, err
 	}
@@ -149,6 +144,27 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// ParseAPIToken reads the parent token. It must be one run of visible
+// ASCII characters: anything else could never be sent as a header value,
+// so it is refused here rather than retried against the API. The error
+// never shows the value.
+func ParseAPIToken(s string) (Secret, error) {
+	const accepted = "a Cloudflare API token that may create tokens, passed from a secret (api-token: ${{ secrets.CLOUDFLARE_PARENT_TOKEN }})"
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Secret{}, inputErrorf("api-token", accepted, "is empty")
+	}
+	for _, r := range s {
+		switch {
+		case r == ' ' || r == '\t' || r == '\r' || r == '\n':
+			return Secret{}, inputErrorf("api-token", "a single Cloudflare API token", "contains whitespace inside the value")
+		case r < 0x21 || r > 0x7e:
+			return Secret{}, inputErrorf("api-token", "a single Cloudflare API token: visible ASCII characters only", "contains a control or non-ASCII character")
+		}
+	}
+	return NewSecret(s), nil
 }
 
 func parseMode(s string) (Mode, error) {
@@ -409,36 +425,57 @@ func HostPrefix(addr string) (string, error) {
 
 // ParseAPIURL reads the API base URL. https is required unless the host is
 // a loopback address: the parent token must never cross a network in clear
-// text.
+// text. The host comes back in lower case (a proxy bypass and every later
+// check compare it exactly: "LOCALHOST" once passed as loopback here while
+// Go's proxy rules sent it to HTTP_PROXY), and the port, if any, is a
+// number from 1 to 65535: a URL no connection can be made to is refused
+// here, not retried.
 func ParseAPIURL(s string) (*url.URL, error) {
-	const accepted = "an https:// URL such as https://api.cloudflare.com/client/v4, or http:// to a loopback host (127.0.0.1, [::1], localhost) for the local emulator"
+	return parseServiceURL("api-url", s,
+		"an https:// URL such as https://api.cloudflare.com/client/v4, or http:// to a loopback host (127.0.0.1, [::1], localhost) for the local emulator",
+		"the parent token")
+}
+
+// parseServiceURL reads the base URL of a service a credential is sent
+// to, for the named input; what names the credential in the error.
+func parseServiceURL(input, s, accepted, what string) (*url.URL, error) {
 	s = strings.TrimSpace(s)
 	u, err := url.Parse(s)
 	// u.Hostname() too: "https://:443" has a Host but no host to call.
 	if err != nil || u.Host == "" || u.Hostname() == "" || u.Opaque != "" {
-		return nil, inputErrorf("api-url", accepted, "%q is not an absolute URL", clip(s))
+		return nil, inputErrorf(input, accepted, "%q is not an absolute URL", clip(s))
 	}
 	if u.User != nil {
-		return nil, inputErrorf("api-url", accepted, "must not carry credentials")
+		return nil, inputErrorf(input, accepted, "must not carry credentials")
 	}
 	// ForceQuery: a bare "?" would be carried into every request URL.
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, inputErrorf("api-url", accepted, "must not have a query or fragment")
+		return nil, inputErrorf(input, accepted, "must not have a query or fragment")
 	}
-	switch u.Scheme {
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, inputErrorf(input, accepted, "port %q is not a number from 1 to 65535", clip(p))
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		u.Host = strings.TrimSuffix(u.Host, ":") // "host:" means the default port
+	}
+	u.Host = strings.ToLower(u.Host)
+	switch u.Scheme = strings.ToLower(u.Scheme); u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
-			return nil, inputErrorf("api-url", accepted, "http:// to %s would send the parent token in clear text", clip(u.Hostname()))
+		if !IsLoopback(u.Hostname()) {
+			return nil, inputErrorf(input, accepted, "http:// to %s would send %s in clear text", clip(u.Hostname()), what)
 		}
 	default:
-		return nil, inputErrorf("api-url", accepted, "scheme %q is not https", clip(u.Scheme))
+		return nil, inputErrorf(input, accepted, "scheme %q is not https", clip(u.Scheme))
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	return u, nil
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host (a URL's Hostname) names this machine:
+// "localhost" in any case, or a loopback address.
+func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

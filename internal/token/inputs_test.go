@@ -198,6 +198,11 @@ func TestParseRejects(t *testing.T) {
 		{"api-token blank", func(in *Inputs) { in.APIToken = " \n\t" }, "api-token"},
 		{"api-token with inner whitespace", func(in *Inputs) { in.APIToken = "abc def" }, "api-token"},
 		{"api-token two lines", func(in *Inputs) { in.APIToken = "abc\ndef" }, "api-token"},
+		// Hole 7: no header can carry these; refused, not retried for a minute.
+		{"api-token with a control character", func(in *Inputs) { in.APIToken = "abc\x01def" }, "api-token"},
+		{"api-token with DEL", func(in *Inputs) { in.APIToken = "abc\x7fdef" }, "api-token"},
+		{"api-token with a non-ASCII letter", func(in *Inputs) { in.APIToken = "abcédef" }, "api-token"},
+		{"api-token with NBSP", func(in *Inputs) { in.APIToken = "abc\u00a0def" }, "api-token"},
 		{"account-ids empty", func(in *Inputs) { in.AccountIDs = "" }, "account-ids"},
 		{"account-ids upper case", func(in *Inputs) { in.AccountIDs = strings.ToUpper(acctA) }, "account-ids"},
 		{"scopes empty", func(in *Inputs) { in.Scopes = " , " }, "scopes"},
@@ -724,7 +729,12 @@ func TestParseAPIURL(t *testing.T) {
 		{"http://127.1.2.3:9000", "http://127.1.2.3:9000"},
 		{"http://[::1]:8787/client/v4", "http://[::1]:8787/client/v4"},
 		{"http://localhost:8787/client/v4", "http://localhost:8787/client/v4"},
-		{"http://LOCALHOST:8787", "http://LOCALHOST:8787"},
+		// The host is normalised: Go's proxy bypass matches only an exact "localhost" (hole 4).
+		{"http://LOCALHOST:8787", "http://localhost:8787"},
+		{"http://LocalHost:8787/client/v4", "http://localhost:8787/client/v4"},
+		{"https://API.Cloudflare.com/client/v4", "https://api.cloudflare.com/client/v4"},
+		{"https://api.cloudflare.com:443/client/v4", "https://api.cloudflare.com:443/client/v4"},
+		{"http://127.0.0.1:65535", "http://127.0.0.1:65535"},
 		{"http://[::ffff:127.0.0.1]:8787", "http://[::ffff:127.0.0.1]:8787"},
 	}
 	for _, tc := range tests {
@@ -760,6 +770,10 @@ func TestParseAPIURL(t *testing.T) {
 		"https://api.cloudflare.com/client/v4?",
 		"https://:443/client/v4",
 		"https://api.cloudflare.com:bad/",
+		// Hole 7: a port no connection can use is refused, not retried for a minute.
+		"http://127.0.0.1:99999",
+		"http://127.0.0.1:0",
+		"https://api.cloudflare.com:65536/client/v4",
 	} {
 		t.Run("reject/"+in, func(t *testing.T) {
 			t.Parallel()

@@ -57,13 +57,21 @@ var Shorthands = map[string]string{
 	"mutual-tls":        "Access: Mutual TLS Certificates",
 	"ssh-auditing":      "Access: SSH Auditing",
 	"audit-logs":        "Access: Audit Logs",
+	"population":        "Access: Population",
+	"policy-test":       "Access: Policy Test",
 }
+
+// shorthandNames lists the shorthands in the order SPEC gives them, for
+// messages.
+var shorthandNames = []string{"organizations", "apps-and-policies", "service-tokens", "device-posture",
+	"custom-pages", "mutual-tls", "ssh-auditing", "audit-logs", "population", "policy-test"}
 
 // readOnly are base names (lower case) Cloudflare offers only at the read
 // level.
 var readOnly = map[string]bool{"access: audit logs": true}
 
-const scopesAccepted = "items separated by commas or newlines, each a shorthand (organizations, apps-and-policies, service-tokens, device-posture, custom-pages, mutual-tls, ssh-auditing, audit-logs) or an account permission group's base name such as \"Access: Apps and Policies\", optionally followed by :read or :write, or a permission group's 32-hex id; quote a name that holds a comma"
+var scopesAccepted = "items separated by commas or newlines, each a shorthand (" + strings.Join(shorthandNames, ", ") +
+	") or an account permission group's base name such as \"Access: Apps and Policies\", optionally followed by :read, :write or :revoke (where Cloudflare has a Revoke group), or a permission group's 32-hex id; quote a name that holds a comma"
 
 // ParseScopes reads the scopes input. Items are separated by commas or
 // newlines (a comma inside double quotes does not separate: Cloudflare's
@@ -132,11 +140,11 @@ func parseScope(item string, def Level) (Scope, error) {
 	// names themselves hold colons ("Access: Apps and Policies").
 	if i := strings.LastIndex(item, ":"); i >= 0 && !inQuotes(item, i) {
 		switch l := Level(strings.ToLower(strings.TrimSpace(item[i+1:]))); l {
-		case Read, Write:
+		case Read, Write, Revoke:
 			name, level = strings.TrimSpace(item[:i]), l
 		default:
 			if !strings.HasPrefix(item[i+1:], " ") {
-				return Scope{}, inputErrorf("scopes", scopesAccepted, "%q has the level %q; a level is read or write", clip(item), clip(item[i+1:]))
+				return Scope{}, inputErrorf("scopes", scopesAccepted, "%q has the level %q; a level is read, write or revoke", clip(item), clip(item[i+1:]))
 			}
 		}
 	}
@@ -174,6 +182,11 @@ func parseScope(item string, def Level) (Scope, error) {
 	}
 	if base, ok := Shorthands[strings.ToLower(name)]; ok {
 		name = base
+	} else if near := nearShorthand(name); near != "" {
+		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q is not a shorthand; did you mean %s?", clip(item), near)
+	}
+	if ManagesTokens(name) {
+		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q would let the child make tokens of its own that outlive the job; no group that reads or manages API tokens is granted", clip(item))
 	}
 	if level == "" {
 		level = def
@@ -184,9 +197,26 @@ func parseScope(item string, def Level) (Scope, error) {
 	return Scope{Name: name, Level: level}, nil
 }
 
+// nearShorthand returns the shorthand a misspelt one most likely meant
+// ("organisations" → "organizations"), or "". Only words shaped like a
+// shorthand (lower case letters and hyphens) are considered: a group's
+// base name ("DNS", "Access: Apps and Policies") is never one.
+func nearShorthand(name string) string {
+	if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz-") != "" {
+		return ""
+	}
+	best, bestDist := "", 0
+	for _, sh := range shorthandNames {
+		if d := levenshtein(name, sh); d <= max(2, len(sh)/4) && (best == "" || d < bestDist) {
+			best, bestDist = sh, d
+		}
+	}
+	return best
+}
+
 func cutLevelSuffix(name string) (string, Level, bool) {
 	lower := strings.ToLower(name)
-	for _, l := range []Level{Read, Write} {
+	for _, l := range []Level{Read, Write, Revoke} {
 		if suffix := " " + string(l); strings.HasSuffix(lower, suffix) {
 			return strings.TrimSpace(name[:len(name)-len(suffix)]), l, true
 		}
@@ -207,55 +237,59 @@ func unquote(s string) string {
 // returned. Names resolve case-insensitively and only to account-scoped
 // groups: a zone-scoped twin of the same name has another id and would
 // grant nothing on an account. A name that does not resolve is an input
-// error naming the closest existing groups. Ids are used as given.
+// error naming the closest existing groups. An id must be one of the list's
+// (only then is its name known, and with it whether it manages tokens).
+// No group that reads or manages API tokens is ever returned.
 func Resolve(scopes []Scope, groups []PermissionGroup) ([]PermissionGroup, error) {
 	var out []PermissionGroup
-	seen := map[string]bool{}
-	add := func(g PermissionGroup) {
-		if !seen[g.ID] {
-			seen[g.ID] = true
+	for _, sc := range scopes {
+		g, err := resolveOne(sc, groups)
+		if err != nil {
+			return nil, err
+		}
+		if ManagesTokens(g.Name) {
+			return nil, inputErrorf("scopes", scopesAccepted, "%s is %q, which would let the child make tokens of its own that outlive the job; no group that reads or manages API tokens is granted", sc, g.Name)
+		}
+		if !slices.ContainsFunc(out, func(o PermissionGroup) bool { return o.ID == g.ID }) {
 			out = append(out, g)
 		}
 	}
-	for _, sc := range scopes {
-		if sc.ID != "" {
-			g := PermissionGroup{ID: sc.ID}
-			for _, known := range groups {
-				if known.ID == sc.ID {
-					g = known
-				}
+	return out, nil
+}
+
+func resolveOne(sc Scope, groups []PermissionGroup) (PermissionGroup, error) {
+	if sc.ID != "" {
+		for _, g := range groups {
+			if g.ID == sc.ID {
+				return g, nil
 			}
-			add(g)
+		}
+		return PermissionGroup{}, inputErrorf("scopes", "permission group ids from the API's list (GET …/tokens/permission_groups) that the parent token may grant",
+			"%s is not the id of any permission group the API lists", sc.ID)
+	}
+	want := sc.GroupName()
+	var otherScope []string // scopes of same-named groups that do not act on accounts
+	for _, g := range groups {
+		if !strings.EqualFold(g.Name, want) {
 			continue
 		}
-		want := sc.GroupName()
-		var otherScope []string // scopes of same-named groups that do not act on accounts
-		var found *PermissionGroup
-		for i, g := range groups {
-			if !strings.EqualFold(g.Name, want) {
-				continue
-			}
-			if g.hasScope(AccountScope) {
-				found = &groups[i]
-				break
-			}
-			otherScope = append(otherScope, g.Scopes...)
+		if g.hasScope(AccountScope) {
+			return g, nil
 		}
-		switch {
-		case found != nil:
-			add(*found)
-		case len(otherScope) > 0:
-			return nil, inputErrorf("scopes", "account permission groups: the token's policy grants them on the listed accounts",
-				"%q exists only with scope %s, not %s", want, strings.Join(otherScope, ", "), AccountScope)
-		default:
-			problem := fmt.Sprintf("%q matches no account permission group", shownName(want))
-			if near := Closest(want, groups, 3); len(near) > 0 {
-				problem += "; closest: " + quoteAll(near)
-			}
-			return nil, &InputError{Input: "scopes", Problem: problem, Accepted: scopesAccepted}
-		}
+		otherScope = append(otherScope, g.Scopes...)
 	}
-	return out, nil
+	switch {
+	case len(otherScope) > 0:
+		return PermissionGroup{}, inputErrorf("scopes", "account permission groups: the token's policy grants them on the listed accounts",
+			"%q exists only with scope %s, not %s", want, strings.Join(otherScope, ", "), AccountScope)
+	case sc.Level == Revoke:
+		return PermissionGroup{}, inputErrorf("scopes", scopesAccepted, "%q has no revoke level: Cloudflare has no group %q", shownName(sc.Name), want)
+	}
+	problem := fmt.Sprintf("%q matches no account permission group", shownName(want))
+	if near := Closest(want, groups, 3); len(near) > 0 {
+		problem += "; closest: " + quoteAll(near)
+	}
+	return PermissionGroup{}, &InputError{Input: "scopes", Problem: problem, Accepted: scopesAccepted}
 }
 
 // shownName is how a name that did not resolve appears in the error: in
@@ -289,8 +323,8 @@ func Closest(name string, groups []PermissionGroup, n int) []string {
 	var cands []cand
 	seen := map[string]bool{}
 	for _, g := range groups {
-		if _, _, selectable := cutLevelSuffix(g.Name); !selectable || !g.hasScope(AccountScope) || seen[g.Name] {
-			continue // only names a scope item can ask for: "… Revoke" groups are chosen by id
+		if _, _, selectable := cutLevelSuffix(g.Name); !selectable || !g.hasScope(AccountScope) || seen[g.Name] || ManagesTokens(g.Name) {
+			continue // only names a scope item can ask for
 		}
 		seen[g.Name] = true
 		have := strings.ToLower(g.Name)

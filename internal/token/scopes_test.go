@@ -94,7 +94,6 @@ func TestParseScopes(t *testing.T) {
 		{"audit logs full name write", "Access: Audit Logs Write"},
 		{"audit logs base name write", "Access: Audit Logs:write"},
 		{"bad level", "organizations:admin"},
-		{"bad level revoke", "organizations:revoke"},
 		{"empty level", "organizations:"},
 		{"level only", ":write"},
 		{"id with a level", groupID + ":read"},
@@ -227,7 +226,6 @@ func TestResolve(t *testing.T) {
 		{`"Access: Organizations, Identity Providers, and Groups":write, apps-and-policies:write`, []string{orgsWrite, appsWrite}},
 		{appsWriteZone, []string{appsWriteZone}},
 		{appsRevoke, []string{appsRevoke}},
-		{"ffffffffffffffffffffffffffffffff", []string{"ffffffffffffffffffffffffffffffff"}},
 		{"apps-and-policies:write, " + appsWrite + ", Access: Apps and Policies Write", []string{appsWrite}},
 		{appsRead + ", apps-and-policies", []string{appsRead}},
 	}
@@ -263,15 +261,17 @@ func TestResolve(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Resolve (-want +got):\n%s", diff)
 	}
-	// An id known to the list is filled in from it; an unknown one is kept bare.
-	got, err = Resolve([]Scope{{ID: appsRead}, {ID: "ffffffffffffffffffffffffffffffff"}}, fixture)
+	// An id is filled in from the list; one the list lacks is refused: its
+	// name, and so whether it manages tokens, cannot be known.
+	got, err = Resolve([]Scope{{ID: appsRead}}, fixture)
 	mustNoError(t, err)
-	want = []PermissionGroup{
-		{ID: appsRead, Name: "Access: Apps and Policies Read", Scopes: []string{AccountScope}},
-		{ID: "ffffffffffffffffffffffffffffffff"},
-	}
+	want = []PermissionGroup{{ID: appsRead, Name: "Access: Apps and Policies Read", Scopes: []string{AccountScope}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Resolve ids (-want +got):\n%s", diff)
+	}
+	_, err = Resolve([]Scope{{ID: appsRead}, {ID: "ffffffffffffffffffffffffffffffff"}}, fixture)
+	if ie := wantInputError(t, err, "scopes"); !strings.Contains(ie.Problem, "ffffffffffffffffffffffffffffffff") {
+		t.Errorf("the error does not name the unknown id: %v", err)
 	}
 }
 
@@ -349,7 +349,8 @@ func TestClosest(t *testing.T) {
 		{"Access: Device Posture Reads", 2, []string{"Access: Device Posture Read", "Access: Device Posture Write"}},
 		// Zone-only and user-only groups are never suggested: they cannot be granted on an account.
 		{"DNS Read", 3, nil},
-		{"API Tokens Read", 1, []string{"Account API Tokens Read"}},
+		// Token-managing groups are never suggested: a child may not hold them.
+		{"API Tokens Read", 1, nil},
 		{"Qqqqqqqqqqqqqqqqqqqqqqqqqqq", 3, nil},
 	}
 	for _, tc := range tests {
@@ -375,5 +376,107 @@ func TestClosest(t *testing.T) {
 	}
 	if len(got) == 0 || got[0] != "Access: Apps and Policies Write" {
 		t.Errorf("Closest = %q, want Access: Apps and Policies Write first", got)
+	}
+}
+
+// TestNoTokenMakingChildren: a group that reads or manages API tokens is
+// refused whether it is asked for by name (at parse, before any request)
+// or by id (at resolution, before any token is created) — SPEC "No
+// token-making children".
+func TestNoTokenMakingChildren(t *testing.T) {
+	t.Parallel()
+	fixture := MustLoadGroups(t)
+	for _, item := range []string{"Account API Tokens:write", "Account API Tokens Write", "API Tokens:read",
+		"api tokens write", `"Account API Tokens":read`} {
+		t.Run("name/"+item, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseScopes(item, Read)
+			if ie := wantInputError(t, err, "scopes"); !strings.Contains(ie.Problem, "make tokens of its own") {
+				t.Errorf("the error does not say why: %v", err)
+			}
+		})
+	}
+	for _, g := range fixture {
+		if !ManagesTokens(g.Name) {
+			continue
+		}
+		t.Run("id/"+g.Name, func(t *testing.T) {
+			t.Parallel()
+			scopes, err := ParseScopes("organizations, "+g.ID, Read)
+			mustNoError(t, err)
+			_, err = Resolve(scopes, fixture)
+			if ie := wantInputError(t, err, "scopes"); !strings.Contains(ie.Problem, g.Name) || !strings.Contains(ie.Problem, "make tokens of its own") {
+				t.Errorf("the error does not name the group and say why: %v", err)
+			}
+		})
+	}
+	if ManagesTokens("Access: Service Tokens Write") {
+		t.Error("Access service tokens are not API tokens")
+	}
+}
+
+// TestScopeLevelRevoke: revoke resolves where Cloudflare has a Revoke group
+// and is refused, naming the missing group, where it has none.
+func TestScopeLevelRevoke(t *testing.T) {
+	t.Parallel()
+	fixture := MustLoadGroups(t)
+	for _, tc := range []struct{ item, want string }{
+		{"apps-and-policies:revoke", appsRevoke},
+		{"Access: Apps and Policies Revoke", appsRevoke},
+		{"organizations:revoke", "7121a0c7e9ed46e3829f9cca2bb572aa"},
+	} {
+		scopes, err := ParseScopes(tc.item, Read)
+		mustNoError(t, err)
+		got, err := Resolve(scopes, fixture)
+		mustNoError(t, err)
+		if diff := cmp.Diff([]string{tc.want}, ids(got)); diff != "" {
+			t.Errorf("Resolve(%q) (-want +got):\n%s", tc.item, diff)
+		}
+	}
+	scopes, err := ParseScopes("service-tokens:revoke", Read)
+	mustNoError(t, err)
+	_, err = Resolve(scopes, fixture)
+	if ie := wantInputError(t, err, "scopes"); !strings.Contains(ie.Problem, "Access: Service Tokens Revoke") {
+		t.Errorf("the error does not name the missing group: %v", err)
+	}
+	if _, err := ParseLevel("permission", "revoke"); err == nil {
+		t.Error("permission: revoke was accepted; the default level is read or write")
+	}
+}
+
+// TestShorthands: every SPEC shorthand resolves at both levels it has; a
+// misspelt one suggests the shorthand without any request.
+func TestShorthands(t *testing.T) {
+	t.Parallel()
+	fixture := MustLoadGroups(t)
+	for _, sh := range shorthandNames {
+		levels := []Level{Read, Write}
+		if sh == "audit-logs" {
+			levels = levels[:1]
+		}
+		for _, l := range levels {
+			scopes, err := ParseScopes(sh+":"+string(l), Read)
+			mustNoError(t, err)
+			got, err := Resolve(scopes, fixture)
+			mustNoError(t, err)
+			if len(got) != 1 || got[0].Name != Shorthands[sh]+" "+l.title() {
+				t.Errorf("%s:%s resolved to %v", sh, l, got)
+			}
+		}
+	}
+	for in, want := range map[string]string{
+		"organisations": "organizations", "apps-and-policy": "apps-and-policies", "audit-log": "audit-logs",
+		"servicetokens": "service-tokens", "policy-tests": "policy-test",
+	} {
+		_, err := ParseScopes(in+":read", Read)
+		if ie := wantInputError(t, err, "scopes"); !strings.Contains(ie.Problem, "did you mean "+want+"?") {
+			t.Errorf("%q: %v, want a suggestion of %s", in, err, want)
+		}
+	}
+	// Group base names are never taken for misspelt shorthands.
+	for _, in := range []string{"DNS", "Workers Scripts", "zone"} {
+		if _, err := ParseScopes(in, Read); err != nil {
+			t.Errorf("ParseScopes(%q): %v", in, err)
+		}
 	}
 }

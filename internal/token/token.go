@@ -6,6 +6,7 @@
 package token
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -13,16 +14,23 @@ import (
 // Level is the access level of a scope item.
 type Level string
 
-// The two levels a scope item may ask for.
+// The levels a scope item may ask for. Revoke exists only where Cloudflare
+// has a "… Revoke" group of that base name (Access: Organizations…, Access:
+// Apps and Policies); the permission input, a default for every item, is
+// read or write.
 const (
-	Read  Level = "read"
-	Write Level = "write"
+	Read   Level = "read"
+	Write  Level = "write"
+	Revoke Level = "revoke"
 )
 
 // title is the level as Cloudflare spells it at the end of a group name.
 func (l Level) title() string {
-	if l == Write {
+	switch l {
+	case Write:
 		return "Write"
+	case Revoke:
+		return "Revoke"
 	}
 	return "Read"
 }
@@ -70,13 +78,14 @@ type PermissionGroup struct {
 const AccountScope = "com.cloudflare.api.account"
 
 // hasScope reports whether the group carries the given scope.
-func (g PermissionGroup) hasScope(scope string) bool {
-	for _, s := range g.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
+func (g PermissionGroup) hasScope(scope string) bool { return slices.Contains(g.Scopes, scope) }
+
+// ManagesTokens reports whether a permission group reads or manages API
+// tokens ("API Tokens Write", "Account API Tokens Read", …). A child may
+// never hold one (SPEC, "No token-making children"): it could make tokens
+// of its own that outlive the job.
+func ManagesTokens(groupName string) bool {
+	return strings.Contains(strings.ToLower(groupName), "api tokens")
 }
 
 // Policy is a token policy: the effect, permission group ids and resources.
@@ -110,7 +119,11 @@ type Info struct {
 	ID        string
 	Name      string
 	Status    string
+	IssuedOn  time.Time
 	ExpiresOn time.Time // zero: never expires
+	// What its allow policies grant, as the API reports them.
+	AccountIDs []string
+	Groups     []PermissionGroup
 }
 
 // Created is a token the API has just made, with its value.
