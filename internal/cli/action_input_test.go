@@ -48,6 +48,14 @@ func TestAction_BadInputNeverReachesTheAPI(t *testing.T) {
 		{"api-url plain http off loopback", map[string]string{"api-url": "http://api.example.com/client/v4"}, "api-url"},
 		{"api-url not http", map[string]string{"api-url": "ftp://127.0.0.1/client/v4"}, "api-url"},
 		{"api-url with credentials", map[string]string{"api-url": "https://user:pass@api.cloudflare.com/client/v4"}, "api-url"},
+		// Issue 8, hole 7: what no request can carry fails at once, not after a minute of retries.
+		{"api-url port out of range", map[string]string{"api-url": "http://127.0.0.1:99999/client/v4"}, "api-url"},
+		{"api-token with a control character", map[string]string{"api-token": "cfut_abc\x01def"}, "api-token"},
+		// Issue 8, hole 11, by name: refused before any request.
+		{"a group that manages tokens", map[string]string{"scopes": "Account API Tokens:write"}, "scopes"},
+		// Issue 8, also: a misspelt shorthand suggests the shorthand.
+		{"misspelt shorthand", map[string]string{"scopes": "organisations"}, "scopes"},
+		{"permission revoke", map[string]string{"permission": "revoke"}, "permission"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,9 +61,20 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldBehind(t, nil)
+}
+
+// newWorldBehind is newWorld with front, if not nil, between the binary and
+// the emulator: a hostile or faulty API made from the faithful one.
+func newWorldBehind(t *testing.T, front func(e *emulator.Emulator) http.Handler) *world {
+	t.Helper()
 	e := emulator.New()
 	seeded := emulator.Seed(e)
-	srv := httptest.NewServer(e)
+	var h http.Handler = e
+	if front != nil {
+		h = front(e)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
 		// A request the emulator has no route for is a client bug (a lost

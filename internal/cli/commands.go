@@ -114,7 +114,7 @@ func tokenEnv(t mint.Minted) [][2]string {
 }
 
 // shellQuote quotes s for a POSIX shell, and so for eval: inside single
-// quotes nothing is special, and a single quote is written as '\''. Dotenv
+// quotes nothing is special, and a single quote is written as '\”. Dotenv
 // readers take the same form.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 

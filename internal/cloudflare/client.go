@@ -64,16 +64,22 @@ type Client struct {
 // ever a loopback one: the client refuses others) never goes through a
 // proxy, which would see the token in clear text.
 func NewHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ForceAttemptHTTP2 = false
-	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // non-nil and empty: no HTTP/2
-	t.Proxy = func(r *http.Request) (*url.URL, error) {
-		if r.URL.Scheme == "http" {
-			return nil, nil
-		}
-		return http.ProxyFromEnvironment(r)
-	}
-	return &http.Client{Transport: t}
+	var http1 http.Protocols
+	http1.SetHTTP1(true)
+	return &http.Client{Transport: &http.Transport{
+		Proxy: func(r *http.Request) (*url.URL, error) {
+			if r.URL.Scheme == "http" {
+				return nil, nil
+			}
+			return http.ProxyFromEnvironment(r)
+		},
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Protocols:             &http1,
+		MaxIdleConns:          4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
 }
 
 // Retry is the one backoff policy for every call that may be repeated:

@@ -3,9 +3,9 @@ package cloudflare
 import (
 	"context"
 	"fmt"
-	"slices"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 

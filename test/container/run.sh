@@ -207,8 +207,13 @@ ctx="$work/context"
 mkdir "$ctx"
 tar -C "$root" --exclude=./.git -c . | tar -C "$ctx" -x
 image=localhost/cf-scoped-token:container-test
+# A version of this run's own, stamped into the binary: the stages below run the image by the id
+# this build wrote, and its binary must report this version, so no image of an earlier run (or of
+# another storage root) can stand in for it.
+build_version="container-test-$(cat /proc/sys/kernel/random/uuid)"
 build() {
 	pm build --pull=never --network=host "${limits[@]}" "${@:2}" \
+		--build-arg VERSION="$build_version" --iidfile "$work/iid-$(basename "$1")" \
 		--build-arg TARGETOS="$(go env GOOS)" --build-arg TARGETARCH="$(go env GOARCH)" \
 		--build-arg GO_IMAGE="$go_image" --build-arg BASE_IMAGE=scratch \
 		--build-arg GOPROXY="$(go env GOPROXY)" --build-arg GOFLAGS="$(go env GOFLAGS)" \
@@ -233,6 +238,9 @@ grep -A1 'RUN go mod download' "$work/build.log" | grep -q 'Using cache' || {
 grep -A1 'COPY \. \.' "$work/build.log" | grep -q 'Using cache' && fail "the rebuild did not see the changed source"
 pm rmi -f "$image-rebuild" >/dev/null
 
+image_id=$(cat "$work/iid-$(basename "$image")")
+[ -n "$image_id" ] || fail "podman build wrote no image id"
+[ "$(pm image inspect --format '{{.Id}}' "$image")" = "${image_id#sha256:}" ] || fail "the tag $image is not the image just built"
 size=$(pm image inspect --format '{{.Size}}' "$image")
 entry=$(pm image inspect --format '{{json .Config.Entrypoint}}' "$image")
 user=$(pm image inspect --format '{{.Config.User}}' "$image")
@@ -250,6 +258,11 @@ grep -Eq '^-.* usr/local/bin/cf-scoped-token$' "$work/image-files" || fail "no /
 grep -Eq '^-.* etc/ssl/certs/ca-certificates.crt$' "$work/image-files" || fail "no CA bundle in the image"
 say "image $image: $size bytes; build --no-cache ${build_cold_ms} ms, rebuild after a source change ${build_warm_ms} ms; files:"
 sed 's/^/container:   /' "$work/image-files"
+
+got_version=$(pm run --rm --pull=never --network=host "${limits[@]}" "$image_id" version 2>&1) ||
+	fail "podman run $image_id version: $got_version"
+[ "$got_version" = "cf-scoped-token $build_version" ] || fail "the image run reports \"$got_version\", not this build's $build_version"
+say "image id ${image_id#sha256:} runs this build's binary ($build_version)"
 
 # --- the runner ------------------------------------------------------------------------------
 gh="$work/github"
@@ -297,9 +310,10 @@ stage() {
 	local t
 	t=$(date +%s%N)
 	rc=0
-	env "${vars[@]}" timeout 120 podman --storage-driver=vfs --runtime "$runc" --cgroup-manager=cgroupfs \
-		run --rm --network=host "${limits[@]}" --workdir /github/workspace "${mounts[@]}" \
-		--entrypoint "$ep" "${flags[@]}" "$image" "${args[@]}" \
+	env "${vars[@]}" timeout 120 podman --root "$work/storage" --runroot "$work/runroot" --storage-driver=vfs \
+		--runtime "$runc" --cgroup-manager=cgroupfs \
+		run --rm --pull=never --network=host "${limits[@]}" --workdir /github/workspace "${mounts[@]}" \
+		--entrypoint "$ep" "${flags[@]}" "$image_id" "${args[@]}" \
 		>"$work/$name.stdout" 2>"$work/$name.stderr" || rc=$?
 	ms=$(ms_since "$t")
 }
