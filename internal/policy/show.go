@@ -8,7 +8,7 @@ import (
 )
 
 // maxShown is how many characters of a value a fault or denial quotes.
-const maxShown = 64
+const maxShown = 100
 
 // show quotes a value from the file or from a token for a fault or a
 // denial: shortened, with control characters escaped by %q (a claim's text
