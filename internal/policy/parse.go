@@ -85,6 +85,10 @@ func Parse(data []byte) (*Policy, error) {
 // to YAML, 458 to some readers).
 type loader struct {
 	faults []Fault
+	// badIssuers are issuers whose name is refused: the kind a name
+	// declares is unreliable then, so a rule naming one is not checked
+	// against it (its pin faults would be guesses).
+	badIssuers map[string]bool
 }
 
 func (l *loader) add(n *yaml.Node, field, format string, args ...any) {
@@ -285,7 +289,11 @@ func suggest(key string, known []string) string {
 func (l *loader) expect(n *yaml.Node, kind yaml.Kind, field, want string) bool {
 	switch {
 	case n.Kind == yaml.AliasNode:
-		l.add(n, field, "is an alias (*%s); aliases are not accepted: write the value out", n.Value)
+		alias := "*" + n.Value
+		if !plainAnchor.MatchString(n.Value) {
+			alias = "an alias"
+		}
+		l.add(n, field, "is an alias (%s); aliases are not accepted: write the value out", alias)
 		return false
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" && kind != yaml.ScalarNode:
 		l.add(n, field, "is empty; accepted: %s", want)
@@ -296,6 +304,8 @@ func (l *loader) expect(n *yaml.Node, kind yaml.Kind, field, want string) bool {
 	}
 	return true
 }
+
+var plainAnchor = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
 
 // str reads a string scalar. A YAML integer, float or boolean written
 // without quotes is refused, not taken as its text: claims, ids and
@@ -427,6 +437,10 @@ func (l *loader) issuers(n *yaml.Node) []Issuer {
 		is := Issuer{Name: e.key, Kind: KindOf(e.key)}
 		if !issuerName.MatchString(e.key) {
 			l.add(e.keyNode, field, "%s is not an issuer name; accepted: lower-case letters, digits and hyphens, at most 63 (github, github-acme, gitlab-self, acme-idp)", show(e.key))
+			if l.badIssuers == nil {
+				l.badIssuers = map[string]bool{}
+			}
+			l.badIssuers[e.key] = true
 		}
 		if raw, ok := l.str(e.value, field, "the issuer's URL, its tokens' exact iss"); ok {
 			if problem := checkIssuerURL(is.Kind, raw); problem != "" {
@@ -555,7 +569,7 @@ func (l *loader) rule(field string, n *yaml.Node, p *Policy) (Rule, *yaml.Node) 
 		l.add(n, field+".issuer", "is missing; accepted: %s", issuerNames(p))
 	} else if name, ok := l.str(in, field+".issuer", issuerNames(p)); ok {
 		if is, found := p.IssuerByName(name); found {
-			r.Issuer, kindKnown = is, true
+			r.Issuer, kindKnown = is, !l.badIssuers[name]
 		} else {
 			l.add(in, field+".issuer", "%s names no issuer; accepted: %s", show(name), issuerNames(p))
 		}
@@ -581,9 +595,14 @@ func issuerNames(p *Policy) string {
 	if len(p.Issuers) == 0 {
 		return "a key of issuers"
 	}
-	names := make([]string, len(p.Issuers))
-	for i, is := range p.Issuers {
-		names[i] = is.Name
+	var names []string
+	for _, is := range p.Issuers {
+		if issuerName.MatchString(is.Name) { // a bad name has its own fault, and is not repeated
+			names = append(names, is.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "a key of issuers"
 	}
 	return "a key of issuers (" + strings.Join(names, ", ") + ")"
 }

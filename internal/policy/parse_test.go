@@ -264,6 +264,17 @@ func TestParseFaults(t *testing.T) {
 		{"issuer URL unquoted number", edit(map[int]string{4: "  gitlab: 12"}), []wantFault{{4, "issuers.gitlab", "YAML integer written without quotes"}}},
 		{"two names for one URL", edit(map[int]string{4: "  github-2: https://token.actions.githubusercontent.com"}), []wantFault{{4, "issuers.github-2", "same URL as issuers.github"}}},
 		{"issuer name not lower case", edit(map[int]string{4: "  GitLab: https://gitlab.acme.example"}), []wantFault{{4, "issuers.GitLab", "is not an issuer name"}}},
+		{"issuer name with a newline, and a rule naming it", edit(map[int]string{4: `  "git\nlab": https://gitlab.acme.example`, 7: `    issuer: "git\nlab"`}), []wantFault{
+			{4, `issuers["git\nlab"]`, `"git\nlab" is not an issuer name`},
+		}},
+		{"a rule naming no issuer lists only the valid names", edit(map[int]string{4: `  "git\nlab": https://gitlab.acme.example`, 7: `    issuer: gitlab`}), []wantFault{
+			{4, `issuers["git\nlab"]`, `"git\nlab" is not an issuer name`},
+			{7, "rules[0].issuer", `"gitlab" names no issuer; accepted: a key of issuers (github)`},
+		}},
+		{"a rule naming an issuer with a bad URL is still checked for its pin", edit(map[int]string{3: "  github: https://token.actions.githubusercontent.com/", 9: "", 10: "", 13: ""}), []wantFault{
+			{3, "issuers.github", "ends with /"},
+			{9, "rules[0].claims", "pins no tenant"},
+		}},
 		{"GitHub's URL under a generic name", edit(map[int]string{4: "  actions: https://token.actions.githubusercontent.com/acme-corp"}), []wantFault{{4, "issuers.actions", "is GitHub's issuer, but the name declares a generic issuer; name it github or github-<suffix>"}}},
 		{"gitlab.com under a github name", edit(map[int]string{4: "  github-lab: https://gitlab.com"}), []wantFault{{4, "issuers.github-lab", "is GitLab's issuer"}}},
 		{"CircleCI URL without the org", edit(map[int]string{4: "  circleci: https://oidc.circleci.com"}), []wantFault{{4, "issuers.circleci", "is not a CircleCI issuer"}}},
@@ -355,7 +366,10 @@ func assertFaults(t *testing.T, want []wantFault, faults []Fault) {
 	t.Helper()
 	got := make([]wantFault, len(faults))
 	for i, f := range faults {
-		got[i] = wantFault{Line: f.Line, Field: f.Field, Msg: f.Msg}
+		if strings.ContainsAny(f.String(), "\n\r\x1b") {
+			t.Errorf("fault %q is not a single clean line", f.String())
+		}
+		got[i] = wantFault(f)
 		if i < len(want) && strings.Contains(f.Msg, want[i].Msg) {
 			got[i].Msg = want[i].Msg // compare the part the table names
 		}
