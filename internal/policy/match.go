@@ -153,7 +153,7 @@ func checkRequest(req *Request) *Denial {
 		switch {
 		case sc.ID != "" && (!isHex32(sc.ID) || sc.Name != "" || sc.Level != ""),
 			sc.ID == "" && (strings.TrimSpace(sc.Name) == "" || sc.Level == ""):
-			return bad(InvalidRequest, "scope %s is malformed", show(sc.String()))
+			return bad(InvalidRequest, "scope %s is malformed", show(sc.Name+sc.ID+":"+string(sc.Level)))
 		case managesTokens(sc):
 			return bad(InvalidScope, "%s", tokenGroupProblem(sc.GroupName()))
 		}
@@ -217,7 +217,7 @@ func (r *Rule) check(claims map[string]any, req *Request, explain bool) (outcome
 			if !a.grantsScope(sc) {
 				o := outcome{stage: atScopes, code: InvalidScope}
 				if explain {
-					o.reason = fmt.Sprintf("the rule does not grant scope %s; it grants %s", show(sc.String()), showScopes(a.Scopes))
+					o.reason = fmt.Sprintf("the rule does not grant scope %s; it grants %s", show(sc.GroupName()), showScopes(a.Scopes))
 				}
 				return o, Grant{}
 			}
@@ -446,10 +446,12 @@ func claimName(name string) string {
 	return name
 }
 
+// showScopes writes scopes by their full group names ("Access: Apps and
+// Policies Write"), as Cloudflare's dashboard lists them.
 func showScopes(scopes []token.Scope) string {
 	items := make([]string, len(scopes))
 	for i, sc := range scopes {
-		items[i] = sc.String()
+		items[i] = sc.GroupName()
 	}
 	return showList(items)
 }

@@ -159,7 +159,7 @@ func TestMatch(t *testing.T) {
 			name:   "read does not cover write",
 			claims: ghClaims(nil),
 			req:    gh(Request{Scopes: []token.Scope{orgWrite}, Caller: caller4}),
-			denial: &Denial{Code: InvalidScope, Rule: "access-deploy", Reason: `the rule does not grant scope "\"Access: Organizations, Identity Providers, and Groups\":write"; it grants "Access: Apps and Policies:write", "\"Access: Organizations, Identity Providers, and Groups\":read"`},
+			denial: &Denial{Code: InvalidScope, Rule: "access-deploy", Reason: `the rule does not grant scope "Access: Organizations, Identity Providers, and Groups Write"; it grants "Access: Apps and Policies Write", "Access: Organizations, Identity Providers, and Groups Read"`},
 		},
 		{
 			name:   "an IPv6 caller as /128, an IPv4-mapped one as /32",
@@ -211,13 +211,13 @@ func TestMatch(t *testing.T) {
 			name:   "a name does not match a group id, even the group's own name",
 			claims: ghClaims(map[string]any{"ref": "refs/heads/dev", "ref_protected": "true"}),
 			req:    gh(Request{Scopes: []token.Scope{{Name: "Access: Apps and Policies Revoke", Level: token.Read}}}),
-			denial: &Denial{Code: InvalidScope, Rule: "access-read", Reason: `the rule does not grant scope "Access: Apps and Policies Revoke:read"; it grants "Access: Apps and Policies:read", "` + groupID + `"`},
+			denial: &Denial{Code: InvalidScope, Rule: "access-read", Reason: `the rule does not grant scope "Access: Apps and Policies Revoke Read"; it grants "Access: Apps and Policies Read", "` + groupID + `"`},
 		},
 		{
 			name:   "an id does not match a name",
 			claims: ghClaims(map[string]any{"ref": "refs/heads/dev", "ref_protected": "true"}),
 			req:    gh(Request{Scopes: []token.Scope{{ID: acctA}}}),
-			denial: &Denial{Code: InvalidScope, Rule: "access-read", Reason: `the rule does not grant scope "` + acctA + `"; it grants "Access: Apps and Policies:read", "` + groupID + `"`},
+			denial: &Denial{Code: InvalidScope, Rule: "access-read", Reason: `the rule does not grant scope "` + acctA + `"; it grants "Access: Apps and Policies Read", "` + groupID + `"`},
 		},
 		{
 			name:   "request CIDRs and caller within the rule's",

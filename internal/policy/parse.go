@@ -578,7 +578,11 @@ func (l *loader) rule(field string, n *yaml.Node, p *Policy) (Rule, *yaml.Node) 
 	claimsNode := n
 	if cn, ok := f["claims"]; ok {
 		claimsNode = cn
-		r.Claims, pinFault = l.claims(field+".claims", cn, r.Issuer.Kind, kindKnown)
+		kind := r.Issuer.Kind
+		if !kindKnown {
+			kind = ""
+		}
+		r.Claims, pinFault = l.claims(field+".claims", cn, kind, kindKnown)
 	}
 	if kindKnown && !pinFault {
 		l.checkPinned(field+".claims", claimsNode, r)
