@@ -135,7 +135,7 @@ func checkInvariants(t *testing.T, p *Policy) {
 			t.Fatalf("rule %s: account owner with %d accounts", r.Name, len(g.AccountIDs))
 		}
 		for _, sc := range g.Scopes {
-			if managesTokens(sc) {
+			if token.ManagesTokens(sc.Name) {
 				t.Fatalf("rule %s grants the token-managing %v", r.Name, sc)
 			}
 		}

@@ -154,7 +154,7 @@ func checkRequest(req *Request) *Denial {
 		case sc.ID != "" && (!isHex32(sc.ID) || sc.Name != "" || sc.Level != ""),
 			sc.ID == "" && (strings.TrimSpace(sc.Name) == "" || sc.Level == ""):
 			return bad(InvalidRequest, "scope %s is malformed", show(sc.Name+sc.ID+":"+string(sc.Level)))
-		case managesTokens(sc):
+		case token.ManagesTokens(sc.Name): // token.ParseScopes refuses it already; Match holds to it whoever calls
 			return bad(InvalidScope, "%s", tokenGroupProblem(sc.GroupName()))
 		}
 	}

@@ -723,7 +723,7 @@ func (l *loader) claimValues(field string, n *yaml.Node) (values []string, list,
 
 const (
 	accountsWant = "a list of Cloudflare account ids (32 lowercase hex characters, from the dashboard's account home)"
-	scopesWant   = "a list of scope items, each a shorthand (organizations, apps-and-policies, …), a permission group's base name such as \"Access: Apps and Policies\", followed by :read or :write (default read), or a permission group's 32-hex id"
+	scopesWant   = "a list of scope items, each a shorthand (organizations, apps-and-policies, …), a permission group's base name such as \"Access: Apps and Policies\", followed by :read, :write or :revoke (default read), or a permission group's 32-hex id"
 	ipsWant      = "a list of IPv4 or IPv6 CIDRs (203.0.113.0/24, 2001:db8::/32) or single addresses, and the word caller (the address the request comes from)"
 )
 
@@ -846,10 +846,6 @@ func (l *loader) scopes(field string, n *yaml.Node) ([]token.Scope, []int) {
 			l.add(item, f, "%s", problem)
 			continue
 		}
-		if managesTokens(sc) {
-			l.add(item, f, "%s", tokenGroupProblem(sc.GroupName()))
-			continue
-		}
 		if !containsScope(scopes, sc) {
 			scopes = append(scopes, sc)
 			lines = append(lines, item.Line)
@@ -900,16 +896,6 @@ func several(item string) bool {
 		}
 	}
 	return true
-}
-
-// managesTokens reports whether a scope names a group that reads or manages
-// API tokens (SPEC "No token-making children"): a child holding one could
-// make tokens of its own that outlive the job. Package token is gaining the
-// same refusal for the action's inputs; a grant refuses it here too, so that
-// no policy can ever hand one out. Ids are checked against the catalogue
-// (CheckScopes), since only it knows an id's name.
-func managesTokens(sc token.Scope) bool {
-	return strings.Contains(strings.ToLower(sc.Name), "api tokens")
 }
 
 func tokenGroupProblem(group string) string {
