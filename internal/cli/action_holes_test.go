@@ -188,7 +188,9 @@ func TestHole2_NoOrphanWhenCancelledDuringCreate(t *testing.T) {
 		// As if main was killed mid-create: the name and pending are saved,
 		// no id; the create commits two seconds into post.
 		name := "cf-scoped-token octo-org/octo-repo 9876543210.1 deploy 0123456789ab"
+		committed := make(chan struct{})
 		go func() {
+			defer close(committed)
 			time.Sleep(2 * time.Second)
 			w.e.IssueUserToken(w.seeded.UserID, emulator.TokenSpec{Name: name, ExpiresOn: time.Now().Add(time.Hour)})
 		}()
@@ -198,6 +200,7 @@ func TestHole2_NoOrphanWhenCancelledDuringCreate(t *testing.T) {
 		if post.Failed {
 			t.Fatalf("post failed:\n%s", post.Log)
 		}
+		<-committed
 		if n := len(w.children()); n != 0 {
 			t.Errorf("%d tokens outlive the job\n%s", n, post.Log)
 		}
@@ -378,13 +381,15 @@ func TestHole5_AnswersAreDataNeverCommands(t *testing.T) {
 				e.ServeHTTP(rec, r)
 				var env map[string]any
 				_ = json.Unmarshal(rec.Body.Bytes(), &env)
-				env["result"].(map[string]any)["value"] = "cfut_x'$(touch pwned)'"
+				env["result"].(map[string]any)["value"] = "cfut_x$(touch pwned)"
 				rw.Header().Set("Content-Type", "application/json")
 				_ = json.NewEncoder(rw).Encode(env)
 			})
 		})
 		dir := t.TempDir()
-		cmd := exec.Command(mustBinary(t), "create", "--account-ids", w.seeded.AccountIDs[0], "--format", "env")
+		// --verify false: the value is never checked against the API, so only
+		// the client's own check of the answer stands between it and the shell.
+		cmd := exec.Command(mustBinary(t), "create", "--account-ids", w.seeded.AccountIDs[0], "--format", "env", "--verify", "false")
 		cmd.Dir = dir
 		cmd.Env = []string{"CF_SCOPED_TOKEN_API_TOKEN=" + w.seeded.UserToken, "CF_SCOPED_TOKEN_API_URL=" + w.apiURL}
 		out, err := cmd.Output()

@@ -1,0 +1,83 @@
+package cloudflare
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
+)
+
+// FuzzAnswers feeds any body, under any status, to the client's decoding of
+// a create, a get and a list answer: it must never panic, anything it
+// returns as a success must be shaped as a real answer (ids of 32
+// lowercase hex, token-shaped values), and no error it returns may carry a
+// control character — its text reaches logs and annotations, where a
+// newline starts a workflow command.
+func FuzzAnswers(f *testing.F) {
+	for _, name := range []string{"created.json", "token.json", "list.json", "errors_several.json", "rate_limited.json",
+		"success_result_null.json", "result_null.json", "bad_gateway.html"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(200, b)
+		f.Add(400, b)
+	}
+	f.Add(200, []byte(`{"success":true,"result":{"id":"ed17574386854bf78a67040be0a770b0\n::stop-commands::x","value":"v"}}`))
+	f.Add(500, []byte(`{"success":false,"errors":[{"code":1,"message":"a\r\n::error::b"}]}`))
+	f.Add(200, []byte("{\"result\":[{\"id\":\"\x00\"}]}"))
+
+	var body []byte
+	var status int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL + "/client/v4", HTTP: srv.Client(), Token: token.NewSecret(parentValue),
+		Retry: Retry{Attempts: 1, Sleep: func(context.Context, time.Duration) error { return nil }}}
+
+	f.Fuzz(func(t *testing.T, st int, b []byte) {
+		if st < 200 || st > 599 || len(b) > 1<<20 {
+			t.Skip()
+		}
+		status, body = st, b
+		ctx := t.Context()
+		check := func(what string, err error) {
+			t.Helper()
+			if err != nil && strings.ContainsFunc(err.Error(), unicode.IsControl) {
+				t.Fatalf("%s: the error carries a control character: %q", what, err)
+			}
+		}
+		created, err := c.CreateToken(ctx, token.Endpoint{}, token.Spec{Name: "cf-scoped-token fuzz",
+			Policies: []token.Policy{token.AllowPolicy([]string{"0a1b2c3d4e5f60718293a4b5c6d7e8f9"}, []string{gAppsRead})}})
+		check("create", err)
+		if err == nil && (!validID(created.ID) || !validValue(created.Value.Reveal())) {
+			t.Fatalf("create returned an answer no real API gives: id %q", created.ID)
+		}
+		if err != nil && st < 300 && !errors.Is(err, token.ErrBadAnswer) && !errors.Is(err, token.ErrOutcomeUnknown) {
+			t.Fatalf("create answered %d that could not be used is %v, want ErrBadAnswer (the token may exist)", st, err)
+		}
+		got, err := c.GetToken(ctx, token.Endpoint{}, tokenID)
+		check("get", err)
+		if err == nil && got.ID != tokenID {
+			t.Fatalf("get returned another token: %q", got.ID)
+		}
+		list, err := c.ListTokens(ctx, token.Endpoint{})
+		check("list", err)
+		for _, i := range list {
+			if !validID(i.ID) {
+				t.Fatalf("list returned the id %q", i.ID)
+			}
+		}
+	})
+}
