@@ -122,7 +122,7 @@ func actionExit(gh *ghaction.Action, err error) int {
 
 // newSuffix draws the random part of a token name.
 func newSuffix() (string, error) {
-	b := make([]byte, 6)
+	b := make([]byte, token.SuffixLength/2)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("draw a random name suffix: %w", err)
 	}

@@ -21,11 +21,11 @@ const (
 
 // cliRequest reads a subcommand's inputs and validates them all; nothing
 // is called before it returns.
-func cliRequest(fs *flag.FlagSet, lookup func(string) string, mode token.Mode, getenv func(string) string) (token.Request, error) {
+func cliRequest(fs *flag.FlagSet, inputs func() (token.Inputs, error), mode token.Mode, getenv func(string) string) (token.Request, error) {
 	if err := checkNoTokenFlag(fs); err != nil {
 		return token.Request{}, err
 	}
-	in, err := loadInputs(lookup)
+	in, err := inputs()
 	if err != nil {
 		return token.Request{}, err
 	}

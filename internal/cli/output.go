@@ -118,8 +118,13 @@ func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
 			names = "-" + s + ", --" + f.Name
 		}
 		fmt.Fprintf(w, "  %s\n        %s\n", names, f.Usage)
-		if _, isInput := flagHelp[f.Name]; isInput {
-			fmt.Fprintf(w, "        env: %s\n", EnvName(f.Name))
+		for _, s := range token.InputSpecs() {
+			if s.Name == f.Name {
+				if s.Default != "" {
+					fmt.Fprintf(w, "        default: %s\n", s.Default)
+				}
+				fmt.Fprintf(w, "        env: %s\n", EnvPrefix+s.Key)
+			}
 		}
 	})
 	fmt.Fprintf(w, "\nThe parent token is read from %s only.\n", EnvName("api-token"))

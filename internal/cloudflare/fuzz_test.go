@@ -61,7 +61,7 @@ func FuzzAnswers(f *testing.F) {
 		created, err := c.CreateToken(ctx, token.Endpoint{}, token.Spec{Name: "cf-scoped-token fuzz",
 			Policies: []token.Policy{token.AllowPolicy([]string{"0a1b2c3d4e5f60718293a4b5c6d7e8f9"}, []string{gAppsRead})}})
 		check("create", err)
-		if err == nil && (!validID(created.ID) || !validValue(created.Value.Reveal())) {
+		if err == nil && (!token.IsHexID(created.ID) || !validValue(created.Value.Reveal())) {
 			t.Fatalf("create returned an answer no real API gives: id %q", created.ID)
 		}
 		if err != nil && st < 300 && !errors.Is(err, token.ErrBadAnswer) && !errors.Is(err, token.ErrOutcomeUnknown) {
@@ -75,7 +75,7 @@ func FuzzAnswers(f *testing.F) {
 		list, err := c.ListTokens(ctx, token.Endpoint{})
 		check("list", err)
 		for _, i := range list {
-			if !validID(i.ID) {
+			if !token.IsHexID(i.ID) {
 				t.Fatalf("list returned the id %q", i.ID)
 			}
 		}

@@ -110,20 +110,6 @@ func validValue(v string) bool {
 	return true
 }
 
-// validID reports whether id is a token id as the API makes them: 32
-// lowercase hex characters. An answer's id is checked before it is used in
-// a path, a state file or a line of output.
-func validID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // RollToken gives an existing token a new value and returns it: the way to
 // adopt a token whose create answer was lost.
@@ -183,7 +169,7 @@ func (c *Client) GetToken(ctx context.Context, ep token.Endpoint, id string) (to
 // info reads a token of an answer, refusing one whose id no real API gives
 // (a 2xx with result null decodes to a zero token without error).
 func info(t shared.Token) (token.Info, error) {
-	if !validID(t.ID) {
+	if !token.IsHexID(t.ID) {
 		return token.Info{}, badAnswer("the token id is missing or not 32 lowercase hex characters")
 	}
 	out := token.Info{ID: t.ID, Name: t.Name, Status: string(t.Status), IssuedOn: t.IssuedOn, ExpiresOn: t.ExpiresOn}

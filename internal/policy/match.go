@@ -151,7 +151,7 @@ func checkRequest(req *Request) *Denial {
 	}
 	for _, sc := range req.Scopes {
 		switch {
-		case sc.ID != "" && (!isHex32(sc.ID) || sc.Name != "" || sc.Level != ""),
+		case sc.ID != "" && (!token.IsHexID(sc.ID) || sc.Name != "" || sc.Level != ""),
 			sc.ID == "" && (strings.TrimSpace(sc.Name) == "" || sc.Level == ""):
 			return bad(InvalidRequest, "scope %s is malformed", show(sc.Name+sc.ID+":"+string(sc.Level)))
 		case token.ManagesTokens(sc.Name): // token.ParseScopes refuses it already; Match holds to it whoever calls
@@ -159,7 +159,7 @@ func checkRequest(req *Request) *Denial {
 		}
 	}
 	for _, id := range req.AccountIDs {
-		if !isHex32(id) {
+		if !token.IsHexID(id) {
 			return bad(InvalidRequest, "account id %s is not 32 lowercase hex characters", show(id))
 		}
 	}

@@ -556,7 +556,7 @@ func (l *loader) rule(field string, n *yaml.Node, p *Policy) (Rule, *yaml.Node) 
 		l.add(n, field+".name", "is missing; accepted: %s", nameWant)
 	} else if name, ok := l.str(nn, field+".name", nameWant); ok {
 		switch {
-		case looksSecret(name):
+		case token.LooksLikeSecret(name):
 			l.add(nn, field+".name", "looks like a token; a rule's name is shown in denials and the audit log; accepted: %s", nameWant)
 		case ruleName.MatchString(name):
 			r.Name = name
@@ -777,7 +777,7 @@ func (l *loader) allowance(field string, n *yaml.Node) Allowance {
 // JWT's).
 func (l *loader) grantStr(n *yaml.Node, field, want string) (string, bool) {
 	s, ok := l.str(n, field, want)
-	if ok && looksSecret(s) {
+	if ok && token.LooksLikeSecret(s) {
 		l.add(n, field, "holds a value that looks like a token (not shown); accepted: %s", want)
 		return "", false
 	}
@@ -891,7 +891,7 @@ func several(item string) bool {
 		if i := strings.LastIndex(part, ":"); i >= 0 {
 			part = part[:i]
 		}
-		if _, ok := token.Shorthands[part]; !ok && !isHex32(part) {
+		if !token.IsShorthand(part) && !token.IsHexID(part) {
 			return false
 		}
 	}

@@ -86,10 +86,10 @@ func (in Inputs) ParseCleanup(rec Record) (Cleanup, error) {
 	// The state is checked as it is, not trimmed: what is sent must be what
 	// was checked (an id with a trailing space once passed as valid and was
 	// sent with the space).
-	if rec.TokenID != "" && !isHex32(rec.TokenID) {
+	if rec.TokenID != "" && !IsHexID(rec.TokenID) {
 		return Cleanup{}, &StateError{Key: "token-id", Problem: "is not a token id (32 lowercase hex characters)"}
 	}
-	if rec.AccountID != "" && !isHex32(rec.AccountID) {
+	if rec.AccountID != "" && !IsHexID(rec.AccountID) {
 		return Cleanup{}, &StateError{Key: "token-account", Problem: "is not exactly one account id (32 lowercase hex characters)"}
 	}
 	if rec.ExpiresAt != "" {

@@ -45,12 +45,12 @@ func FuzzParseScopes(f *testing.F) {
 		for i, sc := range got {
 			switch {
 			case sc.ID != "":
-				if !isHex32(sc.ID) || sc.Name != "" || sc.Level != "" {
+				if !IsHexID(sc.ID) || sc.Name != "" || sc.Level != "" {
 					t.Fatalf("ParseScopes(%q): bad id scope %#v", s, sc)
 				}
 			case sc.Name == "" || (sc.Level != Read && sc.Level != Write):
 				t.Fatalf("ParseScopes(%q): bad named scope %#v", s, sc)
-			case sc.Level == Write && sc.Name == Shorthands["audit-logs"]:
+			case sc.Level == Write && sc.Name == shorthands["audit-logs"]:
 				t.Fatalf("ParseScopes(%q) accepted audit logs at the write level", s)
 			}
 			if slices.Contains(got[:i], sc) {

@@ -41,8 +41,8 @@ func defaultInputs(tb testing.TB) Inputs {
 	tb.Helper()
 	var in Inputs
 	v := reflect.ValueOf(&in).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		v.Field(i).SetString(v.Type().Field(i).Tag.Get("default"))
+	for i, s := range InputSpecs() {
+		v.Field(i).SetString(s.Default)
 	}
 	in.APIToken = "parent-token-for-tests"
 	in.AccountIDs = acctA

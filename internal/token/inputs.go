@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -11,24 +12,49 @@ import (
 	"unicode/utf8"
 )
 
-// Inputs are the raw values of the action's inputs (the CLI's flags carry
-// the same names). The struct tags give each input's name as action.yml
-// spells it and its default; a test holds them equal to action.yml.
+// Inputs are the raw values of the action's inputs, which the CLI's flags
+// and CF_SCOPED_TOKEN_* variables carry too. Its tags are the one table of
+// inputs, read by InputSpecs: env is the input's key (its action.yml name
+// upper-cased, "-" written "_") under a prefix, envDefault its action.yml
+// default, short the CLI's one-letter flag, help the CLI's help line. A test
+// holds the table equal to action.yml.
 type Inputs struct {
-	APIToken   string `input:"api-token"`
-	AccountIDs string `input:"account-ids"`
-	Scopes     string `input:"scopes" default:"organizations"`
-	Permission string `input:"permission" default:"read"`
-	TTL        string `input:"ttl" default:"1h"`
-	Owner      string `input:"owner" default:"user"`
-	Name       string `input:"name"`
-	AllowedIPs string `input:"allowed-ips"`
-	Verify     string `input:"verify" default:"true"`
-	Revoke     string `input:"revoke" default:"true"`
-	ExportEnv  string `input:"export-env" default:"false"`
-	Mode       string `input:"mode" default:"create"`
-	TokenID    string `input:"token-id"`
-	APIURL     string `input:"api-url" default:"https://api.cloudflare.com/client/v4"`
+	APIToken   string `env:"API_TOKEN" help:"parent token that may create tokens; never a flag (it would show in the process list and shell history)"`
+	AccountIDs string `env:"ACCOUNT_IDS" short:"a" help:"account ids (32 hex) the token may act on, separated by commas or spaces"`
+	Scopes     string `env:"SCOPES" envDefault:"organizations" short:"s" help:"what it may touch: shorthands (organizations, apps-and-policies, service-tokens, device-posture, custom-pages, mutual-tls, ssh-auditing, audit-logs, population, policy-test), group base names or ids, each with optional :read, :write or :revoke"`
+	Permission string `env:"PERMISSION" envDefault:"read" short:"p" help:"default level for scopes: read or write"`
+	TTL        string `env:"TTL" envDefault:"1h" short:"t" help:"lifetime, 1m to 24h"`
+	Owner      string `env:"OWNER" envDefault:"user" short:"o" help:"user (/user/tokens) or account (/accounts/{id}/tokens, one account)"`
+	Name       string `env:"NAME" short:"n" help:"token name; a random suffix is added (default: cf-scoped-token and the run)"`
+	AllowedIPs string `env:"ALLOWED_IPS" help:"CIDRs the token may be used from, or \"runner\" for this machine's public address"`
+	Verify     string `env:"VERIFY" envDefault:"true" help:"check the token is active before handing it out: true or false"`
+	Revoke     string `env:"REVOKE" envDefault:"true" help:"delete the token when the step ends: true or false"`
+	ExportEnv  string `env:"EXPORT_ENV" envDefault:"false" help:"also export CLOUDFLARE_API_TOKEN to later steps: true or false"`
+	Mode       string `env:"MODE" envDefault:"create" help:"create, revoke or sweep"`
+	TokenID    string `env:"TOKEN_ID" help:"id of the token to delete"`
+	APIURL     string `env:"API_URL" envDefault:"https://api.cloudflare.com/client/v4" help:"API base URL"`
+}
+
+// InputSpec is one input: what the action and the CLI know of it.
+type InputSpec struct {
+	Name    string // as action.yml spells it: "account-ids"
+	Key     string // under a prefix: "ACCOUNT_IDS" (INPUT_ACCOUNT_IDS, CF_SCOPED_TOKEN_ACCOUNT_IDS)
+	Default string // "" when it has none
+	Short   string // the CLI's one-letter flag, "" when it has none
+	Help    string // the CLI's help line
+}
+
+// InputSpecs lists every input, in the order of Inputs' fields.
+func InputSpecs() []InputSpec {
+	typ := reflect.TypeFor[Inputs]()
+	specs := make([]InputSpec, typ.NumField())
+	for i := range specs {
+		tag := typ.Field(i).Tag
+		key := tag.Get("env")
+		specs[i] = InputSpec{Name: strings.ToLower(strings.ReplaceAll(key, "_", "-")), Key: key,
+			Default: tag.Get("envDefault"), Short: tag.Get("short"), Help: tag.Get("help")}
+	}
+	return specs
 }
 
 // RunContext is what the default token name is made of: where the run
@@ -70,9 +96,10 @@ const (
 	MinTTL        = time.Minute
 	MaxTTL        = 24 * time.Hour
 	MaxNameLength = 120 // Cloudflare's limit on a token name
-	suffixLength  = 12
+	// SuffixLength is the length of a name's random suffix, in hex digits.
+	SuffixLength = 12
 	// MaxGivenNameLength leaves room for " " and the random suffix.
-	MaxGivenNameLength = MaxNameLength - 1 - suffixLength
+	MaxGivenNameLength = MaxNameLength - 1 - SuffixLength
 	maxListItems       = 100 // accounts, scopes or CIDRs: far above any real need, bounds the request
 )
 
@@ -230,8 +257,8 @@ func ParseAccountIDs(s string) ([]string, error) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, id := range items {
-		if !isHex32(id) {
-			if isHex32(strings.ToLower(id)) {
+		if !IsHexID(id) {
+			if IsHexID(strings.ToLower(id)) {
 				return nil, inputErrorf("account-ids", accepted, "%q has upper-case letters", clip(id))
 			}
 			return nil, inputErrorf("account-ids", accepted, "%q is not an account id", clip(id))
@@ -250,13 +277,15 @@ func ParseTokenID(s string) (string, error) {
 	if id == "" {
 		return "", inputErrorf("token-id", "the token-id output of the step that created the token", "is empty, but mode is revoke")
 	}
-	if !isHex32(id) {
+	if !IsHexID(id) {
 		return "", inputErrorf("token-id", "a token id of 32 lowercase hex characters (the token-id output)", "%q is not a token id", clip(id))
 	}
 	return id, nil
 }
 
-func isHex32(s string) bool {
+// IsHexID reports whether s is shaped like a Cloudflare id — of an account,
+// a token or a permission group: 32 lowercase hex characters.
+func IsHexID(s string) bool {
 	if len(s) != 32 {
 		return false
 	}
@@ -296,7 +325,7 @@ func ParseName(given string, rc RunContext) (string, error) {
 	if given == "" {
 		return DefaultName(rc), nil
 	}
-	accepted := fmt.Sprintf("printable characters, at most %d (a space and a %d-character random suffix are added)", MaxGivenNameLength, suffixLength)
+	accepted := fmt.Sprintf("printable characters, at most %d (a space and a %d-character random suffix are added)", MaxGivenNameLength, SuffixLength)
 	if !utf8.ValidString(given) {
 		return "", inputErrorf("name", accepted, "is not valid UTF-8")
 	}
@@ -308,7 +337,7 @@ func ParseName(given string, rc RunContext) (string, error) {
 	if n := utf8.RuneCountInString(given); n > MaxGivenNameLength {
 		return "", inputErrorf("name", accepted, "is %d characters long", n)
 	}
-	if looksLikeToken(given) {
+	if LooksLikeSecret(given) {
 		// A name shows in the dashboard, the outputs, the summary and logs.
 		return "", inputErrorf("name", accepted, "looks like it holds an API token; a name is shown in the dashboard, outputs and logs")
 	}
@@ -488,7 +517,7 @@ func IsLoopback(host string) bool {
 // pasted into the wrong input must not be printed back.
 func clip(s string) string {
 	const n = 40
-	if looksLikeToken(s) {
+	if LooksLikeSecret(s) {
 		return "(a value that looks like an API token, not shown)"
 	}
 	if utf8.RuneCountInString(s) <= n {
@@ -497,16 +526,20 @@ func clip(s string) string {
 	return string([]rune(s)[:n]) + "…"
 }
 
-// looksLikeToken reports whether s holds something shaped like a Cloudflare
-// API token: the cfut_/cfat_ prefix of new tokens, or a run of 40 or more
+// LooksLikeSecret reports whether s holds something shaped like a secret
+// that must not be printed back: a JWT (an OIDC token), the cfut_/cfat_
+// prefix of new Cloudflare tokens, or a run of 40 or more
 // characters of the older alphabet that mixes digits, upper- and lower-case
 // letters, as random tokens do (reference/cloudflare-api.md, Responses) and
 // long words, names and hex digests do not. It looks anywhere in s, not only
 // at the whole value: in an item such as "organizations:<token>" or a host
 // such as "http://<token>/" the part that clip keeps would otherwise be the
 // token itself.
-func looksLikeToken(s string) bool {
+func LooksLikeSecret(s string) bool {
 	if strings.Contains(s, "cfut_") || strings.Contains(s, "cfat_") {
+		return true
+	}
+	if strings.Contains(s, "eyJ") && strings.Count(s, ".") >= 2 { // a JWT's header starts {" → eyJ
 		return true
 	}
 	var run int

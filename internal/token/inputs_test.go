@@ -43,19 +43,21 @@ func TestInputsMatchActionYAML(t *testing.T) {
 		}
 		fromYAML[name] = def
 	}
+	// The table: every field has a key, and the key is the name, upper-cased
+	// with "_" for "-" — the rule EnvName and the action's reading rely on.
 	fromTags := map[string]string{}
 	typ := reflect.TypeFor[Inputs]()
-	for i := 0; i < typ.NumField(); i++ {
-		f := typ.Field(i)
-		name, ok := f.Tag.Lookup("input")
-		if !ok {
-			t.Errorf("Inputs.%s has no input tag", f.Name)
-			continue
+	for i, s := range InputSpecs() {
+		if s.Key == "" || s.Key != strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_")) {
+			t.Errorf("Inputs.%s: key %q does not spell input %q", typ.Field(i).Name, s.Key, s.Name)
 		}
-		if _, dup := fromTags[name]; dup {
-			t.Errorf("input tag %q is on two fields", name)
+		if s.Help == "" {
+			t.Errorf("input %s has no help line", s.Name)
 		}
-		fromTags[name] = f.Tag.Get("default")
+		if _, dup := fromTags[s.Name]; dup {
+			t.Errorf("input %q is on two fields", s.Name)
+		}
+		fromTags[s.Name] = s.Default
 	}
 	if diff := cmp.Diff(fromYAML, fromTags); diff != "" {
 		t.Errorf("inputs and defaults: action.yml vs Inputs tags (-want +got):\n%s", diff)

@@ -46,9 +46,9 @@ func FormatScopes(scopes []Scope) string {
 	return strings.Join(items, "\n")
 }
 
-// Shorthands maps each scope shorthand to its permission group base name
+// shorthands maps each scope shorthand to its permission group base name
 // (SPEC, scope shorthands).
-var Shorthands = map[string]string{
+var shorthands = map[string]string{
 	"organizations":     "Access: Organizations, Identity Providers, and Groups",
 	"apps-and-policies": "Access: Apps and Policies",
 	"service-tokens":    "Access: Service Tokens",
@@ -59,6 +59,12 @@ var Shorthands = map[string]string{
 	"audit-logs":        "Access: Audit Logs",
 	"population":        "Access: Population",
 	"policy-test":       "Access: Policy Test",
+}
+
+// IsShorthand reports whether s is a scope shorthand (in any case).
+func IsShorthand(s string) bool {
+	_, ok := shorthands[strings.ToLower(s)]
+	return ok
 }
 
 // shorthandNames lists the shorthands in the order SPEC gives them, for
@@ -171,16 +177,16 @@ func parseScope(item string, def Level) (Scope, error) {
 		}
 		name, level = base, l
 	}
-	if isHex32(strings.ToLower(name)) && !isHex32(name) {
+	if IsHexID(strings.ToLower(name)) && !IsHexID(name) {
 		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q looks like a permission group id, but ids are lower-case hex", clip(item))
 	}
-	if isHex32(name) {
+	if IsHexID(name) {
 		if level != "" {
 			return Scope{}, inputErrorf("scopes", scopesAccepted, "%q: a permission group id is used as given and takes no level", clip(item))
 		}
 		return Scope{ID: name}, nil
 	}
-	if base, ok := Shorthands[strings.ToLower(name)]; ok {
+	if base, ok := shorthands[strings.ToLower(name)]; ok {
 		name = base
 	} else if near := nearShorthand(name); near != "" {
 		return Scope{}, inputErrorf("scopes", scopesAccepted, "%q is not a shorthand; did you mean %s?", clip(item), near)
@@ -297,7 +303,7 @@ func resolveOne(sc Scope, groups []PermissionGroup) (PermissionGroup, error) {
 // and hides an API token pasted into the scopes input (ParseScopes takes
 // any text as a name; only here does it meet the list).
 func shownName(name string) string {
-	if utf8.RuneCountInString(name) <= 100 && !looksLikeToken(name) {
+	if utf8.RuneCountInString(name) <= 100 && !LooksLikeSecret(name) {
 		return name
 	}
 	return clip(name)

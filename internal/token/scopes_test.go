@@ -459,7 +459,7 @@ func TestShorthands(t *testing.T) {
 			mustNoError(t, err)
 			got, err := Resolve(scopes, fixture)
 			mustNoError(t, err)
-			if len(got) != 1 || got[0].Name != Shorthands[sh]+" "+l.title() {
+			if len(got) != 1 || got[0].Name != shorthands[sh]+" "+l.title() {
 				t.Errorf("%s:%s resolved to %v", sh, l, got)
 			}
 		}
