@@ -213,11 +213,11 @@ func TestHole7_WhatCannotHealFailsAtOnce(t *testing.T) {
 // what makes a twin — and by default it is given more than a minute.
 func TestHole10_CreateWaitsLongerThanOtherCalls(t *testing.T) {
 	t.Parallel()
-	if d := DefaultRetry(); d.CreateTimeout < time.Minute || d.CreateTimeout <= d.AttemptTimeout {
-		t.Errorf("DefaultRetry: a create attempt may take %s, other attempts %s; want a create over a minute and longer", d.CreateTimeout, d.AttemptTimeout)
+	if d := DefaultRetry(); DefaultCreateTimeout < time.Minute || DefaultCreateTimeout <= d.Timeout {
+		t.Errorf("a create attempt may take %s, other attempts %s; want a create over a minute and longer", DefaultCreateTimeout, d.Timeout)
 	}
 	f := mustFake(t)
-	f.client.Retry.AttemptTimeout, f.client.Retry.CreateTimeout = 50*time.Millisecond, 5*time.Second
+	f.client.Retry.Timeout, f.client.CreateTimeout = 50*time.Millisecond, 5*time.Second
 	slow := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(200 * time.Millisecond)

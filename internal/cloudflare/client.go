@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/cloudflare/cloudflare-go/v6/option"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -43,7 +43,9 @@ type Client struct {
 	BaseURL string       // e.g. https://api.cloudflare.com/client/v4
 	HTTP    *http.Client // NewHTTPClient's, or the caller's; its CheckRedirect is replaced: redirects are refused
 	Token   token.Secret // the parent token
-	Retry   Retry        // zero value: DefaultRetry
+	Retry   retry.Policy // zero value: DefaultRetry
+	// CreateTimeout bounds one create attempt; zero: DefaultCreateTimeout.
+	CreateTimeout time.Duration
 	// UserAgent, if set, names the tool in each request.
 	UserAgent string
 	// Debugf, if set, gets one line per attempt: method, path, status or
@@ -82,79 +84,42 @@ func NewHTTPClient() *http.Client {
 	}}
 }
 
-// Retry is the one backoff policy for every call that may be repeated:
-// capped exponential backoff with full jitter, honouring Retry-After, within
-// the context's deadline.
-type Retry struct {
-	Attempts int           // attempts per call, the first included
-	Base     time.Duration // first backoff
-	Max      time.Duration // cap on one backoff, and on a Retry-After honoured
-	// AttemptTimeout bounds one attempt of a call, so one hung connection
-	// cannot use up a phase; CreateTimeout bounds one create, which may take
-	// long on a slow API — and giving up on a create early is what makes a
-	// twin (it commits after the client stopped waiting).
-	AttemptTimeout, CreateTimeout time.Duration
-	// Sleep waits or returns ctx.Err(); tests inject one that does not wait.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Jitter returns a number in [0, 1).
-	Jitter func() float64
+// DefaultRetry rides out about a minute of trouble (backoffs of 0.5s, 1s,
+// 2s … capped at 30s, jittered) or of rate limiting, each attempt bounded
+// by 20s; the phase's deadline bounds it all. Ten attempts, not fewer: at a
+// 20% fault rate six still failed a post step's delete about once in
+// 10,000 jobs (the soak test in internal/mint).
+func DefaultRetry() retry.Policy {
+	return retry.Policy{Attempts: 10, Base: retry.DefaultBase, Max: retry.DefaultMax, Timeout: 20 * time.Second}
 }
 
-// DefaultRetry rides out about a minute of trouble (backoffs of 0.5s,
-// 1s, 2s … capped at 30s, jittered) or of rate limiting; the phase's
-// deadline bounds it all. Ten attempts, not fewer: at a 20% fault rate
-// six still failed a post step's delete about once in 10,000 jobs (the
-// soak test in internal/mint).
-// A create gets 75 s: more than a minute, the longest a slow API was seen
-// to take, and well inside main's deadline.
-func DefaultRetry() Retry {
-	return Retry{Attempts: 10, Base: 500 * time.Millisecond, Max: 30 * time.Second,
-		AttemptTimeout: 20 * time.Second, CreateTimeout: 75 * time.Second}
-}
+// DefaultCreateTimeout bounds one create attempt: more than a minute, the
+// longest a slow API was seen to take, and well inside main's deadline.
+// Giving up on a create early is what makes a twin: it commits after the
+// client stopped waiting.
+const DefaultCreateTimeout = 75 * time.Second
 
-func (c *Client) retry() Retry {
-	r := c.Retry
+func (c *Client) retry(kind callKind) retry.Policy {
+	p := c.Retry
 	d := DefaultRetry()
-	if r.Attempts == 0 {
-		r.Attempts, r.Base, r.Max = d.Attempts, d.Base, d.Max
+	if p.Attempts == 0 {
+		p.Attempts, p.Base, p.Max = d.Attempts, d.Base, d.Max
 	}
-	if r.AttemptTimeout == 0 {
-		r.AttemptTimeout = d.AttemptTimeout
+	if p.Timeout == 0 {
+		p.Timeout = d.Timeout
 	}
-	if r.CreateTimeout == 0 {
-		r.CreateTimeout = d.CreateTimeout
+	if kind == create {
+		p.Timeout = c.CreateTimeout
+		if p.Timeout == 0 {
+			p.Timeout = DefaultCreateTimeout
+		}
 	}
-	if r.Sleep == nil {
-		r.Sleep = sleep
+	if c.Progressf != nil {
+		p.Progress = func(n, attempts int, err error, wait time.Duration) {
+			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait.Round(100*time.Millisecond))
+		}
 	}
-	if r.Jitter == nil {
-		r.Jitter = rand.Float64
-	}
-	return r
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// backoff is the wait before attempt n+1 (n counts from 1). A Retry-After is
-// honoured and then spread by up to half of itself again: every job that
-// shares a parent token hears the same Retry-After, and coming back all at
-// once would only meet the limit again.
-func (r Retry) backoff(n int, err error) time.Duration {
-	var rl *RateLimitError
-	if errors.As(err, &rl) && rl.RetryAfter > 0 {
-		return min(rl.RetryAfter+time.Duration(r.Jitter()*float64(rl.RetryAfter)/2), r.Max)
-	}
-	ceiling := min(r.Max, r.Base<<min(n-1, 16))
-	return time.Duration(r.Jitter() * float64(ceiling))
+	return p
 }
 
 // checkBaseURL refuses a base URL that would send the token in clear text
@@ -325,37 +290,15 @@ const (
 	create
 )
 
-// do runs call, repeating it per the retry policy while that is safe. Each
-// attempt has its own timeout; the context's deadline bounds them all.
+// do runs call, repeating it per the retry policy while that is safe.
 func (c *Client) do(ctx context.Context, kind callKind, call func(ctx context.Context) error) error {
-	r := c.retry()
-	timeout := r.AttemptTimeout
-	if kind == create {
-		timeout = r.CreateTimeout
-	}
-	for n := 1; ; n++ {
-		actx, cancel := context.WithTimeout(ctx, timeout)
-		err := call(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return errors.Join(ctx.Err(), err)
-		}
+	return c.retry(kind).Do(ctx, call, func(err error) retry.Verdict {
 		var rl *RateLimitError
-		again := errors.As(err, &rl) || kind == idempotent && canHeal(err)
-		if !again || n >= r.Attempts {
-			return err
+		if errors.As(err, &rl) {
+			return retry.Verdict{Again: true, After: rl.RetryAfter} // a 429 means the call was refused, not done
 		}
-		wait := r.backoff(n, err)
-		if n >= 2 && c.Progressf != nil {
-			c.Progressf("attempt %d of %d failed: %s; next in %s", n, r.Attempts, shortCause(err), wait.Round(100*time.Millisecond))
-		}
-		if serr := r.Sleep(ctx, wait); serr != nil {
-			return errors.Join(serr, err)
-		}
-	}
+		return retry.Verdict{Again: kind == idempotent && canHeal(err)}
+	})
 }
 
 // canHeal reports whether the same request may succeed when sent again: a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -348,35 +349,12 @@ func TestClient_RetryByStatus(t *testing.T) {
 	}
 }
 
-// TestRetry_Backoff: capped exponential backoff with full jitter.
-func TestRetry_Backoff(t *testing.T) {
-	t.Parallel()
-	r := Retry{Attempts: 30, Base: 100 * time.Millisecond, Max: 2 * time.Second, Jitter: func() float64 { return 0.999 }}
-	var got []time.Duration
-	for n := 1; n <= 8; n++ {
-		got = append(got, r.backoff(n, errors.New("reset")))
-	}
-	want := []time.Duration{99900 * time.Microsecond, 199800 * time.Microsecond, 399600 * time.Microsecond,
-		799200 * time.Microsecond, 1598400 * time.Microsecond, 1998 * time.Millisecond, 1998 * time.Millisecond, 1998 * time.Millisecond}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("backoffs (-want +got):\n%s", diff)
-	}
-	// Far past the shift limit the ceiling stays Max, never overflows to 0.
-	if d := r.backoff(100, errors.New("reset")); d != 1998*time.Millisecond {
-		t.Errorf("backoff(100) = %s", d)
-	}
-	r.Jitter = func() float64 { return 0 }
-	if d := r.backoff(3, errors.New("reset")); d != 0 {
-		t.Errorf("backoff with jitter 0 = %s, want 0", d)
-	}
-}
-
 // TestClient_DefaultRetry: a zero Retry means DefaultRetry's attempts.
 func TestClient_DefaultRetry(t *testing.T) {
 	t.Parallel()
 	f := mustFake(t)
 	w := &waits{}
-	f.client.Retry = Retry{Sleep: w.Sleep, Jitter: func() float64 { return 0 }}
+	f.client.Retry = retry.Policy{Sleep: w.Sleep, Jitter: func() float64 { return 0 }}
 	f.handle("GET", "/user/tokens/"+tokenID, reply(t, http.StatusServiceUnavailable, "internal_error.json"))
 	if _, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID); err == nil {
 		t.Fatal("no error")
@@ -574,10 +552,10 @@ func TestClient_CancelStopsBackoff(t *testing.T) {
 			// The package's real sleep, with a backoff no test could sit
 			// out; the test cancels once the client is waiting in it.
 			entered := make(chan time.Duration, 1)
-			f.client.Retry = Retry{Attempts: 5, Base: time.Hour, Max: time.Hour, Jitter: func() float64 { return 1 },
+			f.client.Retry = retry.Policy{Attempts: 5, Base: time.Hour, Max: time.Hour, Jitter: func() float64 { return 1 },
 				Sleep: func(ctx context.Context, d time.Duration) error {
 					entered <- d
-					return sleep(ctx, d)
+					return retry.Sleep(ctx, d)
 				}}
 			ctx, cancel := context.WithCancel(t.Context())
 			go func() {

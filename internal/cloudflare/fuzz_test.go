@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -44,7 +45,7 @@ func FuzzAnswers(f *testing.F) {
 	}))
 	defer srv.Close()
 	c := &Client{BaseURL: srv.URL + "/client/v4", HTTP: srv.Client(), Token: token.NewSecret(parentValue),
-		Retry: Retry{Attempts: 1, Sleep: func(context.Context, time.Duration) error { return nil }}}
+		Retry: retry.Policy{Attempts: 1, Sleep: func(context.Context, time.Duration) error { return nil }}}
 
 	f.Fuzz(func(t *testing.T, st int, b []byte) {
 		if st < 200 || st > 599 || len(b) > 1<<20 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -55,8 +56,8 @@ const testJitter = 0.5
 
 // testRetry is the policy of every test: 4 attempts, backoffs 50ms, 100ms,
 // 200ms (Base 100ms × 2^(n-1) × jitter), a cap of 10s, no real sleeping.
-func testRetry(w *waits) Retry {
-	return Retry{
+func testRetry(w *waits) retry.Policy {
+	return retry.Policy{
 		Attempts: 4, Base: 100 * time.Millisecond, Max: 10 * time.Second,
 		Sleep: w.Sleep, Jitter: func() float64 { return testJitter },
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -64,8 +65,8 @@ func (w *waits) Reset() {
 
 // testRetry: 4 attempts; backoffs without Retry-After are half their
 // ceiling (50ms, 100ms, 200ms); a Retry-After up to 10s is honoured as is.
-func testRetry(w *waits) cloudflare.Retry {
-	return cloudflare.Retry{
+func testRetry(w *waits) retry.Policy {
+	return retry.Policy{
 		Attempts: 4, Base: 100 * time.Millisecond, Max: 10 * time.Second,
 		Sleep: w.Sleep, Jitter: func() float64 { return 0.5 },
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -91,29 +92,14 @@ const maxCreates = 3
 // before it shows would make a twin.
 const lookups = 4
 
-// lookupWait is the wait before look-up i (from 0).
-func lookupWait(i int) time.Duration {
-	if i == 0 {
-		return 0
-	}
-	return time.Second << (i - 1)
-}
+// lookupWait is the wait before look-up i (from 1; the first is at once).
+func lookupWait(i int) time.Duration { return time.Second << (i - 1) }
 
 func (m *Minter) sleep(ctx context.Context, d time.Duration) error {
-	if d == 0 {
-		return nil
-	}
 	if m.Sleep != nil {
 		return m.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return retry.Sleep(ctx, d)
 }
 
 // Minted is a token handed to the user, with what the summary shows.
@@ -370,8 +356,10 @@ func (m *Minter) lookUp(ctx context.Context, ep token.Endpoint, name string) ([]
 	cctx, cancel := m.cleanupContext(ctx)
 	defer cancel()
 	for i := range lookups {
-		if err := m.sleep(cctx, lookupWait(i)); err != nil {
-			return nil, nil // the grace is over: nothing was found so far
+		if i > 0 {
+			if err := m.sleep(cctx, lookupWait(i)); err != nil {
+				return nil, nil // the grace is over: nothing was found so far
+			}
 		}
 		found, err := m.named(cctx, ep, name)
 		if err != nil || len(found) > 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -52,9 +53,9 @@ func TestSoak(t *testing.T) {
 	w := mustWorld(t)
 	// The default retry policy, as in production, but with no real waiting.
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * soakWorkers}}
-	retry := cloudflare.Retry{Sleep: w.waits.Sleep}
-	userC := &cloudflare.Client{BaseURL: w.api, HTTP: httpc, Token: token.NewSecret(w.seed.UserToken), Retry: retry, Debugf: w.logs.printf}
-	acctC := &cloudflare.Client{BaseURL: w.api, HTTP: httpc, Token: token.NewSecret(w.seed.AccountToken), Retry: retry, Debugf: w.logs.printf}
+	policy := retry.Policy{Sleep: w.waits.Sleep}
+	userC := &cloudflare.Client{BaseURL: w.api, HTTP: httpc, Token: token.NewSecret(w.seed.UserToken), Retry: policy, Debugf: w.logs.printf}
+	acctC := &cloudflare.Client{BaseURL: w.api, HTTP: httpc, Token: token.NewSecret(w.seed.AccountToken), Retry: policy, Debugf: w.logs.printf}
 	now := func() time.Time { return t0 }
 	userM := &mint.Minter{API: userC, Now: now, Logf: w.logs.printf, Sleep: noSleep}
 	acctM := &mint.Minter{API: acctC, Now: now, Logf: w.logs.printf, Sleep: noSleep}

@@ -1,0 +1,123 @@
+// Package retry is the one way the tool waits and tries again: capped
+// exponential backoff with full jitter, honouring the wait a server asks
+// for (Retry-After) and spreading it, each attempt under its own timeout,
+// all under the caller's context. The Cloudflare client, the broker's
+// client, the runner's OIDC token request and the lifecycle's look-ups use
+// it, so that every long wait behaves, and reports itself, the same way.
+package retry
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// Policy says how often and how long to wait.
+type Policy struct {
+	Attempts int           // attempts per call, the first included; 0: 1
+	Base     time.Duration // first backoff; 0: DefaultBase
+	Max      time.Duration // cap on one wait, a Retry-After included; 0: DefaultMax
+	Timeout  time.Duration // bound on one attempt; 0: none
+	// Sleep waits or returns ctx.Err(); nil: Sleep. Tests inject one that
+	// does not wait.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter returns a number in [0, 1); nil: math/rand/v2.
+	Jitter func() float64
+	// Progress, if set, hears of each failed attempt after the first that
+	// will be tried again, with the wait before the next: a long wait is
+	// never silent.
+	Progress func(attempt, attempts int, err error, wait time.Duration)
+}
+
+// The waits of a policy that names none: they ride out about a minute of
+// trouble over ten attempts (0.5s, 1s, 2s … capped at 30s, jittered).
+const (
+	DefaultBase = 500 * time.Millisecond
+	DefaultMax  = 30 * time.Second
+)
+
+// Verdict is what a failed attempt allows: whether to try again, and the
+// wait the server asked for (zero: none).
+type Verdict struct {
+	Again bool
+	After time.Duration
+}
+
+// Do runs call until it succeeds, judge says its error is not to be tried
+// again, the attempts run out, or ctx ends; it returns the last error (with
+// ctx's, when ctx ended). Each attempt runs under the policy's Timeout.
+func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, judge func(error) Verdict) error {
+	attempts := max(p.Attempts, 1)
+	for n := 1; ; n++ {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if p.Timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, p.Timeout)
+		}
+		err := call(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return errors.Join(ctx.Err(), err)
+		}
+		v := judge(err)
+		if !v.Again || n >= attempts {
+			return err
+		}
+		wait := p.Backoff(n, v.After)
+		if n >= 2 && p.Progress != nil {
+			p.Progress(n, attempts, err, wait)
+		}
+		if serr := p.Wait(ctx, wait); serr != nil {
+			return errors.Join(serr, err)
+		}
+	}
+}
+
+// Backoff is the wait before attempt n+1 (n counts from 1). A wait the
+// server asked for is honoured and then spread by up to half of itself
+// again: every client that shares a limit hears the same Retry-After, and
+// coming back all at once would only meet the limit again. Either way it is
+// capped by Max.
+func (p Policy) Backoff(n int, after time.Duration) time.Duration {
+	base, ceil := p.Base, p.Max
+	if base == 0 {
+		base = DefaultBase
+	}
+	if ceil == 0 {
+		ceil = DefaultMax
+	}
+	jitter := rand.Float64
+	if p.Jitter != nil {
+		jitter = p.Jitter
+	}
+	if after > 0 {
+		return min(after+time.Duration(jitter()*float64(after)/2), ceil)
+	}
+	return time.Duration(jitter() * float64(min(ceil, base<<min(n-1, 16))))
+}
+
+// Wait waits d with the policy's Sleep.
+func (p Policy) Wait(ctx context.Context, d time.Duration) error {
+	if p.Sleep != nil {
+		return p.Sleep(ctx, d)
+	}
+	return Sleep(ctx, d)
+}
+
+// Sleep waits d, or returns ctx.Err() as soon as ctx ends.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,152 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// waits records the waits asked for and returns at once.
+type waits []time.Duration
+
+func (w *waits) sleep(ctx context.Context, d time.Duration) error {
+	*w = append(*w, d)
+	return ctx.Err()
+}
+
+// TestBackoff: capped exponential backoff with full jitter; a server's wait
+// honoured, spread by up to half of itself, and capped.
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	p := Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, Jitter: func() float64 { return 0.999 }}
+	var got []time.Duration
+	for n := 1; n <= 8; n++ {
+		got = append(got, p.Backoff(n, 0))
+	}
+	want := []time.Duration{99900 * time.Microsecond, 199800 * time.Microsecond, 399600 * time.Microsecond,
+		799200 * time.Microsecond, 1598400 * time.Microsecond, 1998 * time.Millisecond, 1998 * time.Millisecond, 1998 * time.Millisecond}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("backoffs (-want +got):\n%s", diff)
+	}
+	// Far past the shift limit the ceiling stays Max, never overflows to 0.
+	if d := p.Backoff(100, 0); d != 1998*time.Millisecond {
+		t.Errorf("Backoff(100) = %s", d)
+	}
+	for _, tc := range []struct {
+		jitter       float64
+		after, max   time.Duration
+		want         time.Duration
+		whyInComment string
+	}{
+		{0, time.Second, 10 * time.Second, time.Second, "never less than asked"},
+		{0.5, time.Second, 10 * time.Second, 1250 * time.Millisecond, "spread by jitter × half"},
+		{0.999, 4 * time.Second, 10 * time.Second, 5998 * time.Millisecond, "at most half again"},
+		{0.999, 8 * time.Second, 10 * time.Second, 10 * time.Second, "capped by Max"},
+	} {
+		q := Policy{Max: tc.max, Jitter: func() float64 { return tc.jitter }}
+		if got := q.Backoff(1, tc.after); got != tc.want {
+			t.Errorf("Backoff with Retry-After %s, jitter %v = %s, want %s (%s)", tc.after, tc.jitter, got, tc.want, tc.whyInComment)
+		}
+	}
+	if d := (Policy{Jitter: func() float64 { return 0 }}).Backoff(3, 0); d != 0 {
+		t.Errorf("Backoff with jitter 0 = %s, want 0", d)
+	}
+}
+
+// TestDo: attempts, verdicts, the wait a server asks for, progress from the
+// second failure on, each attempt's timeout, and cancellation.
+func TestDo(t *testing.T) {
+	t.Parallel()
+	errFlaky := errors.New("flaky")
+	errFinal := errors.New("final")
+	t.Run("until it succeeds", func(t *testing.T) {
+		t.Parallel()
+		var w waits
+		var progress []string
+		p := Policy{Attempts: 5, Base: 100 * time.Millisecond, Max: time.Second, Sleep: w.sleep,
+			Jitter:   func() float64 { return 0.5 },
+			Progress: func(n, of int, err error, d time.Duration) { progress = append(progress, fmt.Sprintf("%d/%d %v %s", n, of, err, d)) }}
+		calls := 0
+		err := p.Do(t.Context(), func(context.Context) error {
+			if calls++; calls < 4 {
+				return errFlaky
+			}
+			return nil
+		}, func(error) Verdict { return Verdict{Again: true} })
+		if err != nil || calls != 4 {
+			t.Fatalf("Do = %v after %d calls, want nil after 4", err, calls)
+		}
+		if diff := cmp.Diff(waits{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, w); diff != "" {
+			t.Errorf("waits (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"2/5 flaky 100ms", "3/5 flaky 200ms"}, progress); diff != "" {
+			t.Errorf("progress (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("not again", func(t *testing.T) {
+		t.Parallel()
+		var w waits
+		calls := 0
+		err := Policy{Attempts: 5, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFinal },
+			func(error) Verdict { return Verdict{} })
+		if !errors.Is(err, errFinal) || calls != 1 || len(w) != 0 {
+			t.Errorf("Do = %v after %d calls and %d waits, want errFinal after 1 and none", err, calls, len(w))
+		}
+	})
+	t.Run("out of attempts, with the server's wait", func(t *testing.T) {
+		t.Parallel()
+		var w waits
+		calls := 0
+		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(t.Context(),
+			func(context.Context) error { calls++; return errFlaky },
+			func(error) Verdict { return Verdict{Again: true, After: 7 * time.Second} })
+		if !errors.Is(err, errFlaky) || calls != 3 {
+			t.Errorf("Do = %v after %d calls, want errFlaky after 3", err, calls)
+		}
+		if diff := cmp.Diff(waits{7 * time.Second, 7 * time.Second}, w); diff != "" {
+			t.Errorf("waits (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("each attempt under its timeout", func(t *testing.T) {
+		t.Parallel()
+		var w waits
+		calls := 0
+		err := Policy{Attempts: 2, Timeout: 20 * time.Millisecond, Sleep: w.sleep}.Do(t.Context(), func(ctx context.Context) error {
+			calls++
+			<-ctx.Done()
+			return ctx.Err()
+		}, func(error) Verdict { return Verdict{Again: true} })
+		if !errors.Is(err, context.DeadlineExceeded) || calls != 2 {
+			t.Errorf("Do = %v after %d calls, want each attempt timed out, and tried again", err, calls)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		err := Policy{Attempts: 5}.Do(ctx, func(context.Context) error { calls++; cancel(); return errFlaky },
+			func(error) Verdict { return Verdict{Again: true} })
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, errFlaky) || calls != 1 {
+			t.Errorf("Do = %v after %d calls, want the cancellation and the cause after 1", err, calls)
+		}
+	})
+}
+
+// TestSleep: it waits, and ends early when its context does.
+func TestSleep(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	if err := Sleep(t.Context(), 20*time.Millisecond); err != nil || time.Since(start) < 20*time.Millisecond {
+		t.Errorf("Sleep returned %v after %s", err, time.Since(start))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	start = time.Now()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
+		t.Errorf("Sleep on a cancelled context = %v after %s", err, time.Since(start))
+	}
+}
