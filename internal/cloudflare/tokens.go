@@ -110,7 +110,6 @@ func validValue(v string) bool {
 	return true
 }
 
-
 // RollToken gives an existing token a new value and returns it: the way to
 // adopt a token whose create answer was lost.
 //

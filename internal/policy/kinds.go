@@ -134,4 +134,3 @@ func isUUID(s string) bool {
 	}
 	return true
 }
-

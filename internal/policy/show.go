@@ -26,7 +26,6 @@ func show(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-
 // showList quotes up to a few values, as show does, joined by commas.
 func showList(values []string) string {
 	const most = 6

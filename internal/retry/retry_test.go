@@ -68,8 +68,10 @@ func TestDo(t *testing.T) {
 		var w waits
 		var progress []string
 		p := Policy{Attempts: 5, Base: 100 * time.Millisecond, Max: time.Second, Sleep: w.sleep,
-			Jitter:   func() float64 { return 0.5 },
-			Progress: func(n, of int, err error, d time.Duration) { progress = append(progress, fmt.Sprintf("%d/%d %v %s", n, of, err, d)) }}
+			Jitter: func() float64 { return 0.5 },
+			Progress: func(n, of int, err error, d time.Duration) {
+				progress = append(progress, fmt.Sprintf("%d/%d %v %s", n, of, err, d))
+			}}
 		calls := 0
 		err := p.Do(t.Context(), func(context.Context) error {
 			if calls++; calls < 4 {
