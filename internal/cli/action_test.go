@@ -18,17 +18,28 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 )
 
+// binDir holds the binary the tests of the package share; TestMain
+// removes it once they are done.
+var binDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "cf-scoped-token-test") })
+
 // binary builds the real cf-scoped-token once for all tests of the
 // package (the post alias sits beside it, as in the image). The first
-// test to ask builds it; the build's temp dir belongs to that test's
-// parent process lifetime, so it is made outside any one test.
+// test to ask builds it, outside any one test's temp dir.
 var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "cf-scoped-token-test")
+	dir, err := binDir()
 	if err != nil {
 		return "", err
 	}
 	return ghactiontest.Build(dir, moduleRoot)
 })
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dir, err := binDir(); err == nil {
+		_ = os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
 
 func mustBinary(t *testing.T) string {
 	t.Helper()

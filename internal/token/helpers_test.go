@@ -92,12 +92,12 @@ func leaks(text, secret string) bool {
 	return false
 }
 
-// MustLoadGroups reads testdata/permission_groups.json, written from the
+// MustLoadGroups reads the repository's testdata/permission_groups.json, written from the
 // facts (ids, names, scopes) of reference/cloudflare/access-permission-groups.json
 // plus a few filler groups.
 func MustLoadGroups(tb testing.TB) []PermissionGroup {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "permission_groups.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "permission_groups.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}

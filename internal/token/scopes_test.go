@@ -166,7 +166,7 @@ func TestScopeString(t *testing.T) {
 	}
 }
 
-// Ids from testdata/permission_groups.json.
+// Ids from the repository's testdata/permission_groups.json.
 const (
 	orgsRead       = "26bc23f853634eb4bff59983b9064fde"
 	orgsWrite      = "bfe0d8686a584fa680f4c53b5eb0de6d"

@@ -149,11 +149,11 @@ for try in 1 2 3 4 5; do
 	"$bin" emulator --listen "127.0.0.1:$port" >"$work/emulator.out" 2>"$work/emulator.err" &
 	emu_pid=$!
 	for _ in $(seq 100); do
-		grep -q '^CF_EMULATOR_ACCOUNT_IDS=' "$work/emulator.out" 2>/dev/null && break
+		grep -q '^# the emulator serves' "$work/emulator.out" 2>/dev/null && break
 		kill -0 "$emu_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	grep -q '^CF_EMULATOR_ACCOUNT_IDS=' "$work/emulator.out" && break
+	grep -q '^# the emulator serves' "$work/emulator.out" && break
 	kill "$emu_pid" 2>/dev/null || true
 	emu_pid=
 done
@@ -161,7 +161,8 @@ done
 	cat "$work/emulator.err" >&2
 	fail "the emulator did not start"
 }
-emu() { sed -n "s/^$1=//p" "$work/emulator.out" | head -1; }
+# The emulator prints export lines, single-quoted for the shell.
+emu() { sed -n "s/^export $1='\(.*\)'\$/\1/p" "$work/emulator.out" | head -1; }
 api_url=$(emu CF_EMULATOR_API_URL)
 parent=$(emu CF_EMULATOR_USER_TOKEN)
 account=$(emu CF_EMULATOR_ACCOUNT_IDS)

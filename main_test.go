@@ -1,17 +1,14 @@
-package cli_test
+package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -19,24 +16,18 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 )
 
-// TestMain registers the real cli.Main as the cf-scoped-token command of
-// the scripts in testdata/script (as age's tests do with its main).
+// TestMain registers the real main as the cf-scoped-token command of the
+// scripts in testdata/script, as age's cmd/age tests do with theirs.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		cli.Name: func() {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := cli.Main(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
-			stop()
-			os.Exit(code)
-		},
-	})
+	testscript.Main(m, map[string]func(){cli.Name: main})
 }
 
 type emulatorKey struct{}
 
-// TestScripts runs the CLI scripts, each against its own seeded emulator:
-// $API_URL, $PARENT (user parent token), $ACCOUNT_PARENT, $ACCOUNT1..3,
-// with CF_SCOPED_TOKEN_API_TOKEN and CF_SCOPED_TOKEN_API_URL set to them.
+// TestScripts runs the binary's scripts, each against its own seeded
+// emulator: $API_URL, $PARENT (the user-owned parent token),
+// $ACCOUNT_PARENT, $ACCOUNT1..3, with CF_SCOPED_TOKEN_API_TOKEN and
+// CF_SCOPED_TOKEN_API_URL set to them.
 func TestScripts(t *testing.T) {
 	t.Parallel()
 	testscript.Run(t, testscript.Params{
@@ -49,6 +40,7 @@ func TestScripts(t *testing.T) {
 			env.Values[emulatorKey{}] = e
 			apiURL := srv.URL + emulator.BasePath
 			env.Setenv("API_URL", apiURL)
+			env.Setenv("API_HOST", srv.Listener.Addr().String())
 			env.Setenv("PARENT", seeded.UserToken)
 			env.Setenv("ACCOUNT_PARENT", seeded.AccountToken)
 			for i, id := range seeded.AccountIDs {
@@ -60,28 +52,39 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// loadenv FILE: set the export KEY='value' lines of FILE (as --format
-			// env writes them; a shell's eval of them is tested in env.txtar).
+			// env and the emulator write them; a shell's eval of them is tested
+			// in env.txtar).
 			"loadenv": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: loadenv FILE")
 				}
 				sc := bufio.NewScanner(strings.NewReader(ts.ReadFile(args[0])))
 				for sc.Scan() {
+					if strings.HasPrefix(sc.Text(), "#") {
+						continue
+					}
 					line, ok := strings.CutPrefix(sc.Text(), "export ")
 					k, v, ok2 := strings.Cut(line, "=")
-					if !ok || !ok2 || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
-						ts.Fatalf("loadenv: %q is not export KEY='value'", sc.Text())
+					if !ok || !ok2 {
+						ts.Fatalf("loadenv: %q is not export KEY=value", sc.Text())
 					}
-					ts.Setenv(k, strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'"))
+					if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+						v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
+					}
+					ts.Setenv(k, v)
 				}
 			},
-			// sleep DURATION: let a background command get going.
-			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
-				d, err := time.ParseDuration(strings.Join(args, ""))
-				if neg || err != nil {
-					ts.Fatalf("usage: sleep DURATION")
+			// killpid PID: end a process the script's commands left running (the
+			// emulator of --print-env) with SIGTERM.
+			"killpid": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: killpid PID")
 				}
-				time.Sleep(d)
+				pid, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				proc, err := os.FindProcess(pid)
+				ts.Check(err)
+				ts.Check(proc.Signal(syscall.SIGTERM))
 			},
 			// tokens N: the emulator holds N tokens besides the two seeded parents.
 			"tokens": func(ts *testscript.TestScript, neg bool, args []string) {
