@@ -113,8 +113,12 @@ type Stage struct {
 	// CPU is the process's user plus system time, as wait4 reports it: its own and that of the
 	// children it waited for.
 	CPU time.Duration
-	// MaxRSS is the peak resident set size in bytes (Linux reports it in KiB; 0 where the
-	// platform does not report it).
+	// MaxRSS is ru_maxrss as wait4 reports it, in bytes (Linux counts KiB; 0 off Linux).
+	// Beware: os/exec starts the child with vfork, and Linux's exec records the peak of the
+	// address space it replaces — this test process's — as the child's starting maxrss. So
+	// MaxRSS is max(the test process's peak RSS so far, the child's own peak), and tells the
+	// child's own peak only when that is the larger. To measure a small child, start it from
+	// a small process (bench/testdata/rssprobe does).
 	MaxRSS int64
 }
 

@@ -306,12 +306,16 @@ func TestStageResourceUsage(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		return // MaxRSS is reported on Linux only
 	}
-	// Bytes, not KiB: the idle process is a few MiB, the other touched 64 MiB more.
-	if idle.MaxRSS < 1<<20 || idle.MaxRSS >= alloc {
-		t.Errorf("idle MaxRSS = %d bytes, want between 1 MiB and 64 MiB", idle.MaxRSS)
+	// Bytes, not KiB: the process that touched 64 MiB reports at least that, and neither
+	// reports a thousand times too much. (Each also reports at least this test process's own
+	// peak: see Stage.MaxRSS.)
+	for _, s := range []*ghactiontest.Stage{idle, st} {
+		if s.MaxRSS < 1<<20 || s.MaxRSS > 1<<30 {
+			t.Errorf("MaxRSS = %d bytes, want between 1 MiB and 1 GiB", s.MaxRSS)
+		}
 	}
-	if st.MaxRSS < alloc || st.MaxRSS > idle.MaxRSS+2*alloc {
-		t.Errorf("MaxRSS = %d bytes after touching %d, want at least that and not double", st.MaxRSS, alloc)
+	if st.MaxRSS < alloc {
+		t.Errorf("MaxRSS = %d bytes after touching %d, want at least that", st.MaxRSS, alloc)
 	}
 }
 
