@@ -103,7 +103,8 @@ if ((do_scale)); then
 			printf '\n%s\n' "$verdict"
 			if ((scale_failed)); then
 				printf '\n```\n'
-				grep -E '^\s+scale_test.go:[0-9]+: job|orphans|no job succeeded' "$tmp/scale.txt" | head -n 20 || true
+				grep -E '^\s+scale_test\.go:[0-9]+: (job [0-9]+: |(main|post): |[0-9]+ child tokens|no job succeeded)' "$tmp/scale.txt" |
+					sed -E 's/^\s+//' | head -n 20 || true
 				printf '```\n'
 			fi
 			printf '\n'
