@@ -102,6 +102,24 @@ type Stage struct {
 	Issues         []string // other runner messages: unexpected inputs, NODE_OPTIONS refused, oversized summary
 	Err            error    // the simulation could not run the stage (bad action.yml, missing binary)
 	Failed         bool     // ExitCode != 0 || FileCommandErr != nil || Err != nil
+
+	// What the process cost, for benchmarks. All are zero when it never started.
+	//
+	// Started is when the simulation started the process, just before fork and exec, so that a
+	// server's clock can tell how long the process took to make its first request.
+	Started time.Time
+	// Wall is the time from Started until the process was reaped and its output read.
+	Wall time.Duration
+	// CPU is the process's user plus system time, as wait4 reports it: its own and that of the
+	// children it waited for.
+	CPU time.Duration
+	// MaxRSS is ru_maxrss as wait4 reports it, in bytes (Linux counts KiB; 0 off Linux).
+	// Beware: os/exec starts the child with vfork, and Linux's exec records the peak of the
+	// address space it replaces — this test process's — as the child's starting maxrss. So
+	// MaxRSS is max(the test process's peak RSS so far, the child's own peak), and tells the
+	// child's own peak only when that is the larger. To measure a small child, start it from
+	// a small process (bench/testdata/rssprobe does).
+	MaxRSS int64
 }
 
 // Run runs main and then post, as a job with this one step. Post runs whenever main started,
@@ -349,7 +367,12 @@ func (r *Runner) runStage(ctx context.Context, js *jobDirs, meta *actionYML, pha
 	// The runner cancels a step by signalling its process; SIGKILL follows if it lingers.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = killAfter
-	runErr := cmd.Run()
+	started := time.Now()
+	runErr := cmd.Start()
+	if runErr == nil {
+		runErr = cmd.Wait()
+	}
+	wall := time.Since(started)
 	stdout.close()
 	stderr.close()
 
@@ -359,6 +382,9 @@ func (r *Runner) runStage(ctx context.Context, js *jobDirs, meta *actionYML, pha
 		return fail(fmt.Errorf("start %s: %w", phase, runErr))
 	}
 	st.ExitCode = exitCode(cmd.ProcessState)
+	st.Started, st.Wall = started, wall
+	st.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	st.MaxRSS = maxRSS(cmd.ProcessState)
 
 	// Processed after the process exits, even on failure (§2, ActionRunner.cs 276-283).
 	st.readFileCommands(files)

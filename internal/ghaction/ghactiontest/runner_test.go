@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +266,65 @@ func TestRunPostAlone(t *testing.T) {
 	}
 	if n := st.Annotations("notice"); len(n) != 1 || n[0].Data != "post token-id=tok-1 mixed=" {
 		t.Errorf("post notices = %+v", n)
+	}
+}
+
+func TestStageResourceUsage(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t)
+	const (
+		busy  = 300 * time.Millisecond
+		sleep = 200 * time.Millisecond
+		alloc = 64 << 20
+	)
+	before := time.Now()
+	idle := r.RunMain(t.Context(), ghactiontest.Step{})
+	st := r.RunMain(t.Context(), ghactiontest.Step{With: map[string]string{
+		"busy": busy.String(), "sleep": sleep.String(), "alloc-mib": strconv.Itoa(alloc >> 20),
+	}})
+	after := time.Now()
+	for _, s := range []*ghactiontest.Stage{idle, st} {
+		if s.Failed {
+			t.Fatalf("main failed (exit %d, %v):\n%s", s.ExitCode, s.Err, s.Log)
+		}
+		if s.Started.Before(before) || s.Started.Add(s.Wall).After(after) {
+			t.Errorf("Started %v + Wall %v is not within the call [%v, %v]", s.Started, s.Wall, before, after)
+		}
+		if s.CPU <= 0 || s.CPU > s.Wall*time.Duration(runtime.NumCPU()) {
+			t.Errorf("CPU %v, want in (0, Wall %v × %d CPUs]", s.CPU, s.Wall, runtime.NumCPU())
+		}
+	}
+	t.Logf("idle: Wall %v, CPU %v, MaxRSS %d; busy: Wall %v, CPU %v, MaxRSS %d", idle.Wall, idle.CPU, idle.MaxRSS, st.Wall, st.CPU, st.MaxRSS)
+	if st.Wall < busy+sleep {
+		t.Errorf("Wall %v, want at least busy+sleep = %v", st.Wall, busy+sleep)
+	}
+	// The spin loop runs for busy of wall time; even on a loaded machine it gets a good share
+	// of a CPU, and the sleep adds none.
+	if st.CPU < busy/3 || st.CPU > st.Wall-sleep/2 {
+		t.Errorf("CPU %v, want about busy = %v (at least a third of it, and well under Wall %v, which includes the sleep)", st.CPU, busy, st.Wall)
+	}
+	if runtime.GOOS != "linux" {
+		return // MaxRSS is reported on Linux only
+	}
+	// Bytes, not KiB: the process that touched 64 MiB reports at least that, and neither
+	// reports a thousand times too much. (Each also reports at least this test process's own
+	// peak: see Stage.MaxRSS.)
+	for _, s := range []*ghactiontest.Stage{idle, st} {
+		if s.MaxRSS < 1<<20 || s.MaxRSS > 1<<30 {
+			t.Errorf("MaxRSS = %d bytes, want between 1 MiB and 1 GiB", s.MaxRSS)
+		}
+	}
+	if st.MaxRSS < alloc {
+		t.Errorf("MaxRSS = %d bytes after touching %d, want at least that", st.MaxRSS, alloc)
+	}
+}
+
+func TestStageNotStartedHasNoUsage(t *testing.T) {
+	t.Parallel()
+	r := &ghactiontest.Runner{Binary: "/nonexistent/fakeaction", ActionYML: filepath.Join(fakeDir, "action.yml")}
+	st := r.RunMain(t.Context(), ghactiontest.Step{})
+	if !st.Started.IsZero() || st.Wall != 0 || st.CPU != 0 || st.MaxRSS != 0 {
+		t.Errorf("a stage that never ran has Started %v, Wall %v, CPU %v, MaxRSS %d; want zeros", st.Started, st.Wall, st.CPU, st.MaxRSS)
 	}
 }
 

@@ -70,6 +70,7 @@ func run(a *ghaction.Action) int {
 		must(err)
 		must(f.Close())
 	}
+	spend(a)
 	code, _ := strconv.Atoi(a.Input("exit"))
 	if code != 0 {
 		a.Errorf("failing with %d", code)
@@ -85,6 +86,29 @@ func post(a *ghaction.Action) int {
 	report(a)
 	code, _ := strconv.Atoi(a.Input("post-exit"))
 	return code
+}
+
+// spend uses the CPU time, wall time and memory the inputs busy, sleep and alloc-mib ask for.
+func spend(a *ghaction.Action) {
+	if d, err := time.ParseDuration(a.Input("busy")); err == nil {
+		var x uint64
+		for start := time.Now(); time.Since(start) < d; {
+			for i := range 1 << 16 {
+				x = x*6364136223846793005 + uint64(i)
+			}
+		}
+		must(a.SetOutput("busy-result", strconv.FormatUint(x, 16)))
+	}
+	if d, err := time.ParseDuration(a.Input("sleep")); err == nil {
+		time.Sleep(d)
+	}
+	if n, err := strconv.Atoi(a.Input("alloc-mib")); err == nil && n > 0 {
+		buf := make([]byte, n<<20)
+		for i := 0; i < len(buf); i += 4096 { // touch every page, so it is resident
+			buf[i] = 1
+		}
+		must(a.SetOutput("alloc-touched", strconv.Itoa(len(buf))))
+	}
 }
 
 // report sets outputs describing how the process was started.
