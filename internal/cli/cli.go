@@ -31,10 +31,12 @@ const (
 // Version is set at build time with -ldflags "-X …/internal/cli.Version=…".
 var Version = "dev"
 
-// Deadlines for a whole phase: every retry and backoff fits inside.
+// Deadlines for a whole phase: every retry and backoff fits inside. Post
+// may wait out a whole rate-limit window of Cloudflare's (5 minutes) rather
+// than leave a token alive; main gives up sooner, having made nothing yet.
 const (
 	mainDeadline = 3 * time.Minute
-	postDeadline = 2 * time.Minute
+	postDeadline = 6 * time.Minute
 )
 
 const usage = `cf-scoped-token mints a Cloudflare API token limited to the Access settings,

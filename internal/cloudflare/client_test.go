@@ -280,15 +280,24 @@ func TestClient_RetryAfter(t *testing.T) {
 	}
 }
 
-// TestRateLimitError: when the 429s outlast the attempts, the error is a
+// TestRateLimitError: when the 429s outlast the phase, the error is a
 // *RateLimitError with the wait the API asked for, found by errors.As as
-// either type.
+// either type — and a wait the API asked for uses up no attempt: a rate
+// limit is waited out until the deadline.
 func TestRateLimitError(t *testing.T) {
 	t.Parallel()
 	f := mustFake(t)
 	f.client.Retry.Attempts = 2
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f.client.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
+		if len(f.waits.All()) == 4 {
+			cancel() // the phase's deadline, five answers in
+		}
+		return f.waits.Sleep(ctx, d)
+	}
 	f.handle("GET", "/user/tokens/"+tokenID, reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "7"))
-	_, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID)
+	_, err := f.client.GetToken(ctx, token.Endpoint{}, tokenID)
 	var rl *RateLimitError
 	if !errors.As(err, &rl) {
 		t.Fatalf("GetToken = %v, want *RateLimitError", err)
@@ -302,17 +311,14 @@ func TestRateLimitError(t *testing.T) {
 		t.Errorf("RateLimitError (-want +got):\n%s", diff)
 	}
 	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != 429 {
+	if !errors.As(err, &apiErr) || apiErr.Status != 429 || !errors.Is(err, token.ErrRateLimited) {
 		t.Errorf("errors.As(*APIError) = %v", apiErr)
 	}
-	if !strings.Contains(err.Error(), "retry after 7s") {
-		t.Errorf("error %q does not name the wait", err)
+	if !strings.Contains(err.Error(), "retry after 7s") || !errors.Is(err, context.Canceled) {
+		t.Errorf("error %q does not name the wait and the deadline", err)
 	}
-	if diff := cmp.Diff([]time.Duration{8750 * time.Millisecond}, f.waits.All()); diff != "" {
-		t.Errorf("backoffs (-want +got):\n%s", diff)
-	}
-	if n := f.hits.Load(); n != 2 {
-		t.Errorf("%d requests, want Attempts = 2", n)
+	if n := f.hits.Load(); n != 5 {
+		t.Errorf("%d requests, want 5 (Attempts is 2, but a 429's wait uses up none)", n)
 	}
 }
 

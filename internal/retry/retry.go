@@ -9,6 +9,7 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -37,19 +38,30 @@ const (
 	DefaultMax  = 30 * time.Second
 )
 
+// uncountedFactor bounds the attempts that waits the server asked for do not
+// count, as a multiple of Attempts.
+const uncountedFactor = 10
+
 // Verdict is what a failed attempt allows: whether to try again, and the
-// wait the server asked for (zero: none).
+// wait the server asked for (zero: none). A wait the server asked for does
+// not use up an attempt — when to come back is the server's to say — so a
+// rate limit is waited out until the context's deadline, not given up on
+// after a count; uncountedFactor times Attempts bounds even that, for a
+// caller without a deadline.
 type Verdict struct {
 	Again bool
 	After time.Duration
 }
 
 // Do runs call until it succeeds, judge says its error is not to be tried
-// again, the attempts run out, or ctx ends; it returns the last error (with
-// ctx's, when ctx ended). Each attempt runs under the policy's Timeout.
+// again, the attempts run out, or ctx ends; it returns the last error. When
+// ctx ended, the error holds ctx's and the last answer seen, so that a
+// deadline that cut a wait for a rate limit still says it was one. Each
+// attempt runs under the policy's Timeout.
 func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, judge func(error) Verdict) error {
 	attempts := max(p.Attempts, 1)
-	for n := 1; ; n++ {
+	var last error // the last attempt's error from before ctx ended
+	for n, counted := 1, 1; ; n++ {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if p.Timeout > 0 {
 			actx, cancel = context.WithTimeout(ctx, p.Timeout)
@@ -60,10 +72,17 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 			return nil
 		}
 		if ctx.Err() != nil {
+			if last != nil {
+				return errors.Join(ctx.Err(), fmt.Errorf("gave up after %d attempts; the last answer: %w", n-1, last))
+			}
 			return errors.Join(ctx.Err(), err)
 		}
+		last = err
 		v := judge(err)
-		if !v.Again || n >= attempts {
+		if v.After == 0 {
+			counted++
+		}
+		if !v.Again || counted > attempts || n >= uncountedFactor*attempts {
 			return err
 		}
 		wait := p.Backoff(n, v.After)
@@ -71,7 +90,7 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 			p.Progress(n, attempts, err, wait)
 		}
 		if serr := p.Wait(ctx, wait); serr != nil {
-			return errors.Join(serr, err)
+			return errors.Join(serr, fmt.Errorf("gave up after %d attempts; the last answer: %w", n, err))
 		}
 	}
 }

@@ -99,18 +99,41 @@ func TestDo(t *testing.T) {
 			t.Errorf("Do = %v after %d calls and %d waits, want errFinal after 1 and none", err, calls, len(w))
 		}
 	})
-	t.Run("out of attempts, with the server's wait", func(t *testing.T) {
+	t.Run("out of attempts", func(t *testing.T) {
 		t.Parallel()
 		var w waits
 		calls := 0
-		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(t.Context(),
-			func(context.Context) error { calls++; return errFlaky },
-			func(error) Verdict { return Verdict{Again: true, After: 7 * time.Second} })
-		if !errors.Is(err, errFlaky) || calls != 3 {
-			t.Errorf("Do = %v after %d calls, want errFlaky after 3", err, calls)
+		err := Policy{Attempts: 3, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
+			func(error) Verdict { return Verdict{Again: true} })
+		if !errors.Is(err, errFlaky) || calls != 3 || len(w) != 2 {
+			t.Errorf("Do = %v after %d calls and %d waits, want errFlaky after 3 and 2", err, calls, len(w))
 		}
-		if diff := cmp.Diff(waits{7 * time.Second, 7 * time.Second}, w); diff != "" {
-			t.Errorf("waits (-want +got):\n%s", diff)
+	})
+	t.Run("the server's waits use up no attempt, until the deadline", func(t *testing.T) {
+		t.Parallel()
+		var w waits
+		calls := 0
+		ctx, cancel := context.WithCancel(t.Context())
+		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(ctx,
+			func(context.Context) error {
+				if calls++; calls == 7 {
+					cancel() // the deadline, seven answers in
+				}
+				return errFlaky
+			},
+			func(error) Verdict { return Verdict{Again: true, After: 7 * time.Second} })
+		if calls != 7 || !errors.Is(err, context.Canceled) || !errors.Is(err, errFlaky) {
+			t.Errorf("Do = %v after %d calls, want the deadline and the last answer after 7", err, calls)
+		}
+		if len(w) != 6 || w[0] != 7*time.Second {
+			t.Errorf("waits %v, want six of the 7s the server asked for", w)
+		}
+		// Without a deadline a bound still holds.
+		calls = 0
+		_ = Policy{Attempts: 3, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
+			func(error) Verdict { return Verdict{Again: true, After: time.Second} })
+		if calls != 30 {
+			t.Errorf("%d calls without a deadline, want the bound of 10 × 3", calls)
 		}
 	})
 	t.Run("each attempt under its timeout", func(t *testing.T) {
