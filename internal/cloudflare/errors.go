@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,12 +68,7 @@ func (e *APIError) Error() string {
 
 // Has reports whether Cloudflare's answer carries the error code.
 func (e *APIError) Has(code int) bool {
-	for _, m := range e.Errors {
-		if m.Code == code {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(e.Errors, func(m Message) bool { return m.Code == code })
 }
 
 // Is lets errors.Is match the domain's sentinels, so the lifecycle and the

@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"maps"
 	"net/http"
 	"time"
@@ -138,13 +136,6 @@ func setDefault(obj map[string]any, key string, v any) {
 	if _, ok := obj[key]; !ok {
 		obj[key] = v
 	}
-}
-
-// randomHex returns n random bytes as 2n lowercase hex characters.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // accessStore is one account's Access state.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,7 +243,7 @@ func (e *Emulator) permits(t *token, resource string, groupIDs ...string) bool {
 // matches reports whether a policy with the given effect names group g on resource.
 func (t *token) matches(effect, g, resource string) bool {
 	for _, p := range t.policies {
-		if p.effect != effect || !containsString(p.groups, g) {
+		if p.effect != effect || !slices.Contains(p.groups, g) {
 			continue
 		}
 		for key, v := range p.flat {
@@ -266,15 +267,6 @@ func keyMatches(key, resource string) bool {
 		return false
 	}
 	return !strings.HasPrefix(resource, resZonePrefix) || strings.HasPrefix(prefix, resZonePrefix)
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // authorizeAccount is the common gate of account endpoints: a well-formed account id (else

@@ -1,5 +1,7 @@
 package emulator
 
+import "slices"
+
 // The permission-group catalogue the emulator serves from
 // GET /user/tokens/permission_groups and GET /accounts/{account_id}/tokens/permission_groups.
 //
@@ -59,14 +61,7 @@ type permissionGroup struct {
 }
 
 // hasScope reports whether the group applies to resources of the given scope.
-func (g permissionGroup) hasScope(scope string) bool {
-	for _, s := range g.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
-}
+func (g permissionGroup) hasScope(scope string) bool { return slices.Contains(g.Scopes, scope) }
 
 // catalogue returns a fresh copy of the permission-group list, so that no emulator shares
 // (or can mutate) another's.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -99,7 +100,9 @@ func (e *Emulator) AddFault(f Fault) {
 type Chaos struct {
 	// Rate is the probability (0..1) that a request gets a fault.
 	Rate float64
-	// Seed seeds the random source, so a soak run can be replayed.
+	// Seed seeds the random choice of faults, so a soak run meets the same
+	// kinds at the same rate again (which request gets which fault still
+	// depends on how the run's requests interleave).
 	Seed int64
 	// Kinds are the kinds to pick from, uniformly; empty means all five. Status picks 500,
 	// 502 or 503; RateLimit uses Retry-After 1s; Latency sleeps up to 100ms.
@@ -177,7 +180,7 @@ func (e *Emulator) pickFaults(route string) (delay time.Duration, decisive *Faul
 }
 
 func chaosApplies(routes []string, route string) bool {
-	return len(routes) == 0 || containsString(routes, route)
+	return len(routes) == 0 || slices.Contains(routes, route)
 }
 
 // injectFault applies the faults for request idx on route. It returns true when the

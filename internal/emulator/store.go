@@ -284,12 +284,15 @@ func truncate(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Second)
 }
 
-// newHexID returns 32 random lowercase hex characters, the shape of Cloudflare ids.
-func newHexID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	return hex.EncodeToString(b[:])
+// randomHex returns n random bytes as 2n lowercase hex characters.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+).
+	return hex.EncodeToString(b)
 }
+
+// newHexID returns 32 random lowercase hex characters, the shape of Cloudflare ids.
+func newHexID() string { return randomHex(16) }
 
 // newUUID returns a random version-4 UUID, the shape of Access object ids.
 func newUUID() string {

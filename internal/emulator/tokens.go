@@ -565,7 +565,7 @@ func (e *Emulator) parsePolicy(i int, pb policyBody, create bool) (policy, *repl
 		if _, ok := e.groupIdx[g.ID]; !ok {
 			return p, badBody("policies[%d]: unknown permission group id %q", i, g.ID)
 		}
-		if !containsString(p.groups, g.ID) {
+		if !slices.Contains(p.groups, g.ID) {
 			p.groups = append(p.groups, g.ID)
 		}
 	}

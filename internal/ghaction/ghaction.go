@@ -114,11 +114,6 @@ func (a *Action) State(name string) string {
 	return a.getenv("STATE_" + name)
 }
 
-// Getenv returns the variable key from the step's environment, e.g. GITHUB_REPOSITORY.
-func (a *Action) Getenv(key string) string {
-	return a.getenv(key)
-}
-
 // Mask registers value with the runner so that it is shown as *** in every later log line. The
 // library escapes "%", "\r" and "\n" in the data, and the runner masks the whole value and each
 // of its lines (reference/github-runner.md §4, §7), so a multi-line value is fully masked.

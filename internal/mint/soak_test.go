@@ -241,11 +241,11 @@ func TestSoak(t *testing.T) {
 		t.Errorf("%d log lines or errors hold a secret", leaked)
 	}
 	// A post step fails, and SPEC's ::error:: names a token that lives on,
-	// only when all six attempts of one DELETE meet a fault that does not
-	// commit it (5xx, 429, reset): 0.15^6 ≈ 1e-5 per job at this chaos, so
-	// about one run in 170 of this test. That is the retry budget
-	// (cloudflare.DefaultRetry()) showing, not a broken promise; it is
-	// reported as a failure so that it is seen.
+	// only when every one of DefaultRetry's ten attempts of one DELETE meets
+	// a fault that does not commit it (5xx, reset; a 429's wait uses up no
+	// attempt): about 0.1^10 per job at this chaos. That would be the retry
+	// budget showing, not a broken promise; it is reported as a failure so
+	// that it is seen.
 	if postFailures > 0 || leftNamed > 0 {
 		t.Errorf("%d post failures and %d tokens left alive (named by an error) at %.0f%% chaos with the default retries: "+
 			"each would be an ::error:: and a token that lives until its expiry", postFailures, leftNamed, soakRate*100)

@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // kindRules is what a kind of issuer means for its rules: which claims pin
 // a tenant (and what their values look like), which claims are only names,
@@ -67,9 +70,9 @@ func rulesOf(k Kind) kindRules {
 	}
 }
 
-func (kr kindRules) isPin(claim string) bool { return contains(kr.pins, claim) }
+func (kr kindRules) isPin(claim string) bool { return slices.Contains(kr.pins, claim) }
 
-func (kr kindRules) isName(claim string) bool { return contains(kr.names, claim) }
+func (kr kindRules) isName(claim string) bool { return slices.Contains(kr.names, claim) }
 
 // isIDClaim reports whether a claim is an identifier that must be matched
 // exactly: GitHub's and GitLab's *_id claims, CircleCI's …-id claims, and a
@@ -90,15 +93,6 @@ var reservedClaims = map[string]string{
 	"nbf": "the broker checks the token's lifetime",
 	"iat": "the broker checks the token's lifetime",
 	"jti": "it is unique per token and the broker accepts each one once",
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isDigits(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,7 +229,7 @@ func (r *Rule) check(claims map[string]any, req *Request, explain bool) (outcome
 		g.AccountIDs = append([]string(nil), a.AccountIDs...)
 	} else {
 		for _, id := range req.AccountIDs {
-			if !contains(a.AccountIDs, id) {
+			if !slices.Contains(a.AccountIDs, id) {
 				o := outcome{stage: atAccounts, code: InvalidTarget}
 				if explain {
 					o.reason = fmt.Sprintf("the rule does not grant account %s; it grants %s", show(id), showList(a.AccountIDs))
@@ -327,7 +328,7 @@ func (a *Allowance) allowedIPs(req *Request, explain bool) (cidrs []string, ok b
 		use = floor
 	}
 	for _, p := range use {
-		if s := p.String(); !contains(cidrs, s) {
+		if s := p.String(); !slices.Contains(cidrs, s) {
 			cidrs = append(cidrs, s)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -245,12 +246,12 @@ func (l *loader) fields(n *yaml.Node, field string, known ...string) map[string]
 	}
 	m := make(map[string]*yaml.Node, len(es))
 	for _, e := range es {
-		if contains(known, e.key) {
+		if slices.Contains(known, e.key) {
 			m[e.key] = e.value
 		}
 	}
 	for _, e := range es {
-		if contains(known, e.key) {
+		if slices.Contains(known, e.key) {
 			continue
 		}
 		meant := suggest(e.key, known)
@@ -708,7 +709,7 @@ func (l *loader) claimValues(field string, n *yaml.Node) (values []string, list,
 				good = false
 				continue
 			}
-			if !contains(values, v) {
+			if !slices.Contains(values, v) {
 				values = append(values, v)
 			}
 		}
@@ -816,7 +817,7 @@ func (l *loader) accounts(field string, n *yaml.Node) []string {
 			l.add(item, f, "%s", inputProblem(err, accountsWant))
 		case len(got) != 1:
 			l.add(item, f, "holds %d account ids; write one per list item", len(got))
-		case !contains(ids, got[0]):
+		case !slices.Contains(ids, got[0]):
 			ids = append(ids, got[0])
 		}
 	}
@@ -912,12 +913,7 @@ func sameScope(a, b token.Scope) bool {
 }
 
 func containsScope(list []token.Scope, sc token.Scope) bool {
-	for _, x := range list {
-		if sameScope(x, sc) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(list, func(x token.Scope) bool { return sameScope(x, sc) })
 }
 
 func (l *loader) allowedIPs(field string, n *yaml.Node) (cidrs []string, caller bool) {
@@ -948,7 +944,7 @@ func (l *loader) allowedIPs(field string, n *yaml.Node) (cidrs []string, caller 
 			l.add(item, f, "%s", inputProblem(err, ipsWant))
 		case len(got) != 1:
 			l.add(item, f, "holds %d entries; write one per list item", len(got))
-		case !contains(cidrs, got[0]):
+		case !slices.Contains(cidrs, got[0]):
 			cidrs = append(cidrs, got[0])
 		}
 	}
