@@ -128,6 +128,33 @@ func (m *Minter) record(l Ledger) error {
 	return nil
 }
 
+// Step names a step of the lifecycle.
+type Step string
+
+// The steps an error can come from (VerifyError is verify's).
+const (
+	StepResolve Step = "resolve scopes"
+	StepCreate  Step = "create"
+	StepLookUp  Step = "look up by name"
+	StepRoll    Step = "adopt by roll"
+)
+
+// StepError says which step of the lifecycle failed, so that a caller can
+// tell with errors.As, without reading the message.
+type StepError struct {
+	Step Step
+	Err  error
+}
+
+func (e *StepError) Error() string {
+	if e.Step == StepResolve {
+		return fmt.Sprintf("%s: %v", e.Step, e.Err)
+	}
+	return e.Err.Error() // the client's own text names the call
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
 // VerifyError is a new token the API did not accept when it was checked.
 type VerifyError struct {
 	ID     string
@@ -156,7 +183,7 @@ func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Mint
 	// any token exists (token.Resolve).
 	all, err := m.API.PermissionGroups(ctx, ep)
 	if err != nil {
-		return Minted{}, fmt.Errorf("resolve scopes: %w", err)
+		return Minted{}, &StepError{Step: StepResolve, Err: err}
 	}
 	groups, err := token.Resolve(req.Scopes, all)
 	if err != nil {
@@ -246,7 +273,7 @@ func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.
 	for creates := 1; err != nil; creates++ {
 		malformed := errors.Is(err, token.ErrBadAnswer)
 		if !malformed && !errors.Is(err, token.ErrOutcomeUnknown) {
-			return token.Created{}, false, m.settle(l, err) // a definite no: nothing was made
+			return token.Created{}, false, m.settle(l, &StepError{Step: StepCreate, Err: err}) // a definite no: nothing was made
 		}
 		l.Lost = true
 		if rerr := m.record(*l); rerr != nil {
@@ -267,7 +294,7 @@ func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.
 		found, lerr := m.lookUp(ctx, l.Endpoint, spec.Name)
 		if lerr != nil {
 			return token.Created{}, false, fmt.Errorf("%w; looking the token up by its name failed too: %w (the clean-up step looks again; it expires at %s by itself)",
-				err, lerr, spec.ExpiresOn.UTC().Format(time.RFC3339))
+				err, &StepError{Step: StepLookUp, Err: lerr}, spec.ExpiresOn.UTC().Format(time.RFC3339))
 		}
 		switch {
 		case ctx.Err() != nil || len(found) > 1:
@@ -276,7 +303,9 @@ func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.
 			return token.Created{}, false, m.remove(ctx, l, found, err, "")
 		case len(found) == 1:
 			value, rerr := m.API.RollToken(ctx, l.Endpoint, found[0].ID)
-			if rerr == nil {
+			if rerr != nil {
+				rerr = &StepError{Step: StepRoll, Err: rerr}
+			} else {
 				rerr = m.exists(l, token.Created{Info: found[0], Value: value})
 			}
 			if rerr != nil {

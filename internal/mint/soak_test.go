@@ -258,28 +258,25 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// soakCause says which call a failed main step failed on, from its error;
-// "" when the error does not say.
+// soakCause says which step a failed main step failed on, from its
+// error's types; "" when they do not say.
 func soakCause(err error) string {
-	s := err.Error()
 	var rerr *mint.RevokeError
+	var verr *mint.VerifyError
+	var step *mint.StepError
 	switch {
 	case errors.As(err, &rerr):
 		return "clean-up after failure"
 	case errors.Is(err, token.ErrQuotaExceeded):
 		return "quota"
-	case strings.HasPrefix(s, "resolve scopes: list permission groups"):
-		return "permission groups"
-	case errors.Is(err, token.ErrOutcomeUnknown) && strings.Contains(s, "looking the token up by its name failed"):
+	case errors.As(err, &verr):
+		return "verify"
+	case errors.As(err, &step) && step.Step == mint.StepLookUp:
 		return "create lost, look-up failed"
+	case errors.As(err, &step):
+		return string(step.Step)
 	case errors.Is(err, token.ErrOutcomeUnknown):
 		return "every create unanswered"
-	case strings.Contains(s, "roll token"):
-		return "roll"
-	case strings.HasPrefix(s, "verify token"):
-		return "verify"
-	case strings.HasPrefix(s, "create token"):
-		return "create"
 	}
 	return ""
 }
