@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"github.com/google/go-cmp/cmp"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +240,47 @@ func TestAction_QuotaMakesRoomFromOwnExpiredTokens(t *testing.T) {
 	}
 	if n := len(w2.children()); n != 1 {
 		t.Errorf("%d foreign tokens left, want 1 (never touched)", n)
+	}
+}
+
+// TestAction_RequestsPerPhase: SPEC "As few requests as the API allows" —
+// on a run without faults main sends one permission-group look-up, one
+// create and one verify, and post one DELETE; with verify: false, main two.
+func TestAction_RequestsPerPhase(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		verify string
+		main   []string
+	}{
+		{"true", []string{"GET /user/tokens/permission_groups", "POST /user/tokens", "GET /user/tokens/verify"}},
+		{"false", []string{"GET /user/tokens/permission_groups", "POST /user/tokens"}},
+	} {
+		t.Run("verify "+tc.verify, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0], "verify", tc.verify)}
+			main := w.runner.RunMain(context.Background(), step)
+			if main.Failed {
+				t.Fatalf("main failed:\n%s", main.Log)
+			}
+			routes := func(reqs []emulator.Request) []string {
+				var out []string
+				for _, r := range reqs {
+					out = append(out, r.Route)
+				}
+				return out
+			}
+			mainReqs := w.e.Requests()
+			if diff := cmp.Diff(tc.main, routes(mainReqs)); diff != "" {
+				t.Errorf("main's requests (-want +got):\n%s", diff)
+			}
+			post := w.runner.RunPost(context.Background(), step, main.State)
+			if post.Failed {
+				t.Fatalf("post failed:\n%s", post.Log)
+			}
+			if diff := cmp.Diff([]string{"DELETE /user/tokens/{token_id}"}, routes(w.e.Requests()[len(mainReqs):])); diff != "" {
+				t.Errorf("post's requests (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
