@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -85,6 +86,20 @@ func TestScripts(t *testing.T) {
 				proc, err := os.FindProcess(pid)
 				ts.Check(err)
 				ts.Check(proc.Signal(syscall.SIGTERM))
+			},
+			// waitfile FILE: wait (up to 30s) until a background command made FILE.
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: waitfile FILE")
+				}
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+					if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+						return
+					}
+					if time.Now().After(deadline) {
+						ts.Fatalf("waitfile: %s did not appear in 30s", args[0])
+					}
+				}
 			},
 			// tokens N: the emulator holds N tokens besides the two seeded parents.
 			"tokens": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -86,7 +86,7 @@ func runAction(ctx context.Context, gh *ghaction.Action, getenv func(string) str
 		return err
 	}
 	logf := lineLogger(stdout)
-	m := newMinter(newClient(req.APIURL.String(), req.APIToken, gh.Debugf, logf), logf)
+	m := newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), gh.Debugf, logf), logf)
 	switch req.Mode {
 	case token.ModeRevoke:
 		out, err := revoke(ctx, m, req.Endpoint(), token.Info{ID: req.TokenID})
@@ -174,7 +174,7 @@ func runPost(ctx context.Context, gh *ghaction.Action, stdout io.Writer) error {
 		return nil
 	}
 	logf := lineLogger(stdout)
-	m := newMinter(newClient(c.APIURL.String(), c.APIToken, gh.Debugf, logf), logf)
+	m := newMinter(connect(c.APIURL.String(), c.APIToken, c.Endpoint, gh.Debugf, logf), logf)
 	ctx, cancel := context.WithTimeout(ctx, postDeadline)
 	defer cancel()
 	if c.Token.ID != "" && !c.Keep {

@@ -43,23 +43,29 @@ const usage = `cf-scoped-token mints a Cloudflare API token limited to the Acces
 level and accounts you name, which expires by itself.
 
 Usage:
-    cf-scoped-token create [flags]          create a token and print it
-    cf-scoped-token revoke --token-id ID    delete a token
-    cf-scoped-token sweep [--dry-run]       delete this tool's expired tokens
-    cf-scoped-token emulator [--listen A]   serve a local Cloudflare API emulator
-    cf-scoped-token demo                    the whole flow against the emulator
+    cf-scoped-token create [flags]              create a token and print it
+    cf-scoped-token exec [flags] -- COMMAND     run COMMAND with a token, delete it after
+    cf-scoped-token revoke --token-id ID        delete a token
+    cf-scoped-token list                        this tool's tokens
+    cf-scoped-token sweep [--dry-run]           delete this tool's expired tokens
+    cf-scoped-token emulator [--print-env]      serve a local Cloudflare API emulator
+    cf-scoped-token demo                        the whole flow against the emulator
     cf-scoped-token version
 
 The parent token comes from CF_SCOPED_TOKEN_API_TOKEN (never put it on the
-command line). Every flag has an environment variable: CF_SCOPED_TOKEN_ and the
-flag's name in upper case with _ for -, e.g. CF_SCOPED_TOKEN_ACCOUNT_IDS.
-Run "cf-scoped-token create --help" for a command's flags.
+command line). Every other flag has an environment variable: CF_SCOPED_TOKEN_
+and the flag's name in upper case with _ for -, e.g. CF_SCOPED_TOKEN_ACCOUNT_IDS;
+a flag on the command line wins. Run "cf-scoped-token COMMAND --help" for a
+command's flags.
 
 Examples:
     $ export CF_SCOPED_TOKEN_API_TOKEN=...   # may create tokens
-    $ cf-scoped-token create -a 0123456789abcdef0123456789abcdef -s apps-and-policies:write -t 15m
-    $ eval "$(cf-scoped-token create -a $ACCOUNT --format env)"   # CLOUDFLARE_API_TOKEN=...
-    $ cf-scoped-token revoke --token-id 4f0e…
+    $ cf-scoped-token exec -a 0123456789abcdef0123456789abcdef -s apps-and-policies:write -- terraform apply
+    $ eval "$(cf-scoped-token create -a $ACCOUNT --format env)"   # export CLOUDFLARE_API_TOKEN=...
+    $ cf-scoped-token revoke --token-id "$CF_SCOPED_TOKEN_ID"
+
+Exit codes: 0 done; 1 an error (one line, and a hint); exec: its command's
+exit code, 128+signal when a signal ended it, 127 when it was not found.
 
 In GitHub Actions, use the action (action.yml); it runs this binary as
 "cf-scoped-token action" and, when the job ends, as cf-scoped-token-post.
@@ -81,7 +87,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return 1
 	}
 	cmd, rest := args[1], args[2:]
-	p := &printer{out: stdout, err: stderr}
+	p := &printer{out: stdout, err: stderr, getenv: getenv}
 	var err error
 	switch cmd {
 	case "action":
@@ -89,6 +95,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return actionExit(gh, runAction(ctx, gh, getenv, stdout))
 	case "create":
 		err = runCreate(ctx, rest, getenv, p)
+	case "exec":
+		err = runExec(ctx, rest, getenv, p)
+	case "list":
+		err = runList(ctx, rest, getenv, p)
 	case "revoke":
 		err = runRevoke(ctx, rest, getenv, p)
 	case "sweep":
@@ -106,8 +116,15 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	default:
 		err = usageError{fmt.Sprintf("unknown command %q", cmd), `run "cf-scoped-token --help" for the commands`}
 	}
-	if err == nil || errors.Is(err, errHelpShown) {
+	var xe *exitError
+	switch {
+	case err == nil || errors.Is(err, errHelpShown):
 		return 0
+	case errors.As(err, &xe):
+		if xe.err != nil {
+			p.fail(xe.err)
+		}
+		return xe.code
 	}
 	p.fail(err)
 	return 1
@@ -129,6 +146,14 @@ func newSuffix() (string, error) {
 		return "", fmt.Errorf("draw a random name suffix: %w", err)
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// connect is newClient for a run that talks to ep: its first line names
+// the API and the tokens it works on, so that a wait on a wrong URL is never
+// a silent one.
+func connect(apiURL string, parent token.Secret, ep token.Endpoint, debugf, logf func(string, ...any)) *cloudflare.Client {
+	logf("Cloudflare API at %s, %s", apiURL, endpointName(ep))
+	return newClient(apiURL, parent, debugf, logf)
 }
 
 // newClient builds the Cloudflare client for a validated API URL and parent

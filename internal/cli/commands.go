@@ -57,7 +57,7 @@ func runCreate(ctx context.Context, args []string, getenv func(string) string, p
 	}
 	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
 	defer cancel()
-	m := newMinter(newClient(req.APIURL.String(), req.APIToken, p.debugf, p.logf), p.logf)
+	m := newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf)
 	t, err := m.Mint(ctx, req, func(t mint.Minted) error { return printToken(p, *format, t) })
 	if err != nil {
 		return err
@@ -129,7 +129,7 @@ func runRevoke(ctx context.Context, args []string, getenv func(string) string, p
 	if err != nil {
 		return err
 	}
-	out, err := revoke(ctx, newMinter(newClient(req.APIURL.String(), req.APIToken, p.debugf, p.logf), p.logf), req.Endpoint(), token.Info{ID: req.TokenID})
+	out, err := revoke(ctx, newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf), req.Endpoint(), token.Info{ID: req.TokenID})
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func runSweep(ctx context.Context, args []string, getenv func(string) string, p 
 	if err != nil {
 		return err
 	}
-	swept, err := sweep(ctx, newMinter(newClient(req.APIURL.String(), req.APIToken, p.debugf, p.logf), p.logf), req.Endpoint(), *dryRun)
+	swept, err := sweep(ctx, newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf), req.Endpoint(), *dryRun)
 	for _, t := range swept {
 		fmt.Fprintf(p.out, "%s\t%s\t%s\n", t.ID, t.ExpiresOn.UTC().Format(time.RFC3339), t.Name)
 	}

@@ -124,7 +124,9 @@ func startEmulator(ctx context.Context, listen string, p *printer) error {
 	if err != nil {
 		return fmt.Errorf("emulator: find this binary: %w", err)
 	}
-	cmd := exec.Command(self, "emulator", "--listen", listen)
+	// --print-env=false: the variable CF_SCOPED_TOKEN_PRINT_ENV, if set, must not
+	// send the emulator itself to the background again.
+	cmd := exec.Command(self, "emulator", "--listen", listen, "--print-env=false")
 	detach(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

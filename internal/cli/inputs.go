@@ -57,8 +57,10 @@ func actionInputs(gh *ghaction.Action) (token.Inputs, error) {
 
 // inputFlags registers a flag (long name, and short alias) for each named
 // input and returns the function that reads the inputs once the flags are
-// parsed: a flag given on the command line wins over the input's
-// environment variable.
+// parsed: from the command line, or from the flag's environment variable
+// (flagsFromEnv). An input the command has no flag for keeps its default,
+// whatever the environment holds. The parent token is read from its
+// variable alone: its flag exists only to be refused.
 func inputFlags(fs *flag.FlagSet, getenv func(string) string, names ...string) func() (token.Inputs, error) {
 	specs := map[string]token.InputSpec{}
 	for _, s := range token.InputSpecs() {
@@ -76,18 +78,12 @@ func inputFlags(fs *flag.FlagSet, getenv func(string) string, names ...string) f
 	}
 	return func() (token.Inputs, error) {
 		environ := map[string]string{}
-		for _, s := range specs {
-			environ[EnvPrefix+s.Key] = getenv(EnvPrefix + s.Key)
+		for name, v := range values {
+			environ[EnvPrefix+specs[name].Key] = *v
+			if name == "api-token" {
+				environ[EnvPrefix+specs[name].Key] = getenv(EnvName(name))
+			}
 		}
-		fs.Visit(func(f *flag.Flag) {
-			name := strings.TrimPrefix(f.Usage, "short for --")
-			if name == f.Usage {
-				name = f.Name
-			}
-			if v, ok := values[name]; ok {
-				environ[EnvPrefix+specs[name].Key] = *v
-			}
-		})
 		return readInputs(environ, EnvPrefix)
 	}
 }

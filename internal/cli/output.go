@@ -17,6 +17,8 @@ import (
 type printer struct {
 	out, err io.Writer
 	verbose  bool
+	// getenv reads the variables that stand in for flags (flagsFromEnv).
+	getenv func(string) string
 }
 
 func (p *printer) logf(format string, args ...any) {
@@ -66,7 +68,21 @@ func (e usageError) Error() string { return e.problem }
 var errHelpShown = errors.New("help shown")
 
 // parseFlags parses a subcommand's flags; -h prints its usage to stdout.
+// A flag not given on the command line takes its environment variable
+// (flagsFromEnv).
 func parseFlags(fs *flag.FlagSet, args []string, p *printer, synopsis string) error {
+	if err := parseFlagsAndArgs(fs, args, p, synopsis); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0)), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
+	}
+	return nil
+}
+
+// parseFlagsAndArgs is parseFlags for a command that takes arguments after
+// its flags (exec).
+func parseFlagsAndArgs(fs *flag.FlagSet, args []string, p *printer, synopsis string) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,10 +91,63 @@ func parseFlags(fs *flag.FlagSet, args []string, p *printer, synopsis string) er
 		}
 		return usageError{err.Error(), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0)), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
+	return flagsFromEnv(fs, p.getenv)
+}
+
+// flagsFromEnv gives every flag its environment variable, CF_SCOPED_TOKEN_
+// and its name upper-cased with _ for - (EnvName): a flag not given on the
+// command line takes the variable's value when it is set. Short aliases
+// share their long flag's variable, and --api-token has none: the parent
+// token's variable is read as the parent token, never as a flag.
+func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	if getenv == nil {
+		return nil
 	}
-	return nil
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] || isAlias(f) || f.Name == "api-token" {
+			return
+		}
+		if long, ok := aliasOf(fs, f.Name); ok && given[long] {
+			return
+		}
+		for _, a := range aliasesOf(fs, f.Name) {
+			if given[a] {
+				return
+			}
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = usageError{fmt.Sprintf("%s: %v", EnvName(f.Name), serr), fmt.Sprintf("unset it, or see \"cf-scoped-token %s --help\"", fs.Name())}
+			}
+		}
+	})
+	return err
+}
+
+// isAlias reports whether f is a one-letter alias ("short for --name").
+func isAlias(f *flag.Flag) bool { return strings.HasPrefix(f.Usage, "short for --") }
+
+// aliasOf is the long flag an alias stands for.
+func aliasOf(fs *flag.FlagSet, name string) (string, bool) {
+	f := fs.Lookup(name)
+	if f == nil || !isAlias(f) {
+		return "", false
+	}
+	return strings.TrimPrefix(f.Usage, "short for --"), true
+}
+
+// aliasesOf lists the aliases of a long flag.
+func aliasesOf(fs *flag.FlagSet, long string) []string {
+	var out []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if l, ok := aliasOf(fs, f.Name); ok && l == long {
+			out = append(out, f.Name)
+		}
+	})
+	return out
 }
 
 // annotation renders an error for the action's one ::error:: line.
@@ -110,7 +179,7 @@ func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
 		}
 	})
 	fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasPrefix(f.Usage, "short for --") || f.Name == "api-token" {
+		if isAlias(f) || f.Name == "api-token" {
 			return
 		}
 		names := "    --" + f.Name
@@ -118,14 +187,16 @@ func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
 			names = "-" + s + ", --" + f.Name
 		}
 		fmt.Fprintf(w, "  %s\n        %s\n", names, f.Usage)
+		def := f.DefValue
 		for _, s := range token.InputSpecs() {
 			if s.Name == f.Name {
-				if s.Default != "" {
-					fmt.Fprintf(w, "        default: %s\n", s.Default)
-				}
-				fmt.Fprintf(w, "        env: %s\n", EnvPrefix+s.Key)
+				def = s.Default
 			}
 		}
+		if def != "" && def != "false" {
+			fmt.Fprintf(w, "        default: %s\n", def)
+		}
+		fmt.Fprintf(w, "        env: %s\n", EnvName(f.Name))
 	})
 	fmt.Fprintf(w, "\nThe parent token is read from %s only.\n", EnvName("api-token"))
 }
