@@ -122,8 +122,9 @@ type Config struct {
 	Rand io.Reader
 	// Grace bounds the clean-up of a cancelled exchange; zero: DefaultGrace.
 	Grace time.Duration
-	// MintSleep is the lifecycle's wait between look-ups of a lost create;
-	// nil: a real wait. Tests inject one that does not wait.
+	// MintSleep is every wait of the broker's own retries: the lifecycle's
+	// between look-ups of a lost create, the clean-up's after a failed
+	// exchange. Nil: a real wait. Tests inject one that does not wait.
 	MintSleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -150,6 +151,8 @@ type Server struct {
 	state atomic.Pointer[state]
 
 	reloadMu sync.Mutex // one Start or Reload at a time
+
+	cleanups sync.WaitGroup // clean-ups of failed exchanges under way
 
 	readyMu     sync.Mutex
 	parentEP    *token.Endpoint // where the parent verifies; nil until Start

@@ -145,11 +145,20 @@ func (s *Server) exchange(ctx context.Context, w http.ResponseWriter, r *http.Re
 		Mode: token.ModeCreate, Owner: grant.Owner, AccountIDs: grant.AccountIDs, Scopes: grant.Scopes,
 		TTL: grant.TTL, Name: name, AllowedIPs: grant.AllowedIPs, Verify: true,
 	}
-	minted, err := s.minter().Mint(ctx, treq, func(m mint.Minted) error {
+	m := s.minter()
+	var ledger mint.Ledger
+	m.Record = func(l mint.Ledger) error { ledger = l; return nil }
+	minted, err := m.Mint(ctx, treq, func(m mint.Minted) error {
 		x.handed = true
 		return s.handOver(w, grant, m)
 	})
 	if err != nil {
+		if ledger.ID != "" || ledger.Lost || ledger.Pending {
+			// A token may exist that the lifecycle could not delete (its
+			// create answer was lost and the look-up failed too): the broker
+			// has no post step, so it keeps trying in the background.
+			s.cleanUpLater(ctx, ledger)
+		}
 		return s.mintFailure(x, err)
 	}
 	x.entry.Event, x.entry.Status = EventMint, http.StatusOK

@@ -22,6 +22,9 @@ const (
 	appsWrite = "1e13c5124ca64b72b1969a67e8829049"
 	appsRead  = "7ea222f6d5064cfa89ea366d7c1fee89"
 	orgsRead  = "26bc23f853634eb4bff59983b9064fde"
+	orgsWrite = "bfe0d8686a584fa680f4c53b5eb0de6d"
+	// apiTokensWrite is "API Tokens Write", which a user-owned parent needs.
+	apiTokensWrite = "686d18d5ac6c441c867cbf6771e58a0a"
 )
 
 func TestExchangeWholeGrant(t *testing.T) {

@@ -68,6 +68,7 @@ type world struct {
 	e      *emulator.Emulator
 	seeded emulator.Seeded
 	apiURL string
+	cfHTTP *http.Client
 	cf     *cloudflare.Client
 	iss    *oidcissuer.Issuer
 	issSrv *httptest.Server
@@ -151,6 +152,7 @@ func mustWorld(tb testing.TB, opts ...worldOption) *world {
 		}
 	})
 	w.apiURL = cfSrv.URL + emulator.BasePath
+	w.cfHTTP = cfSrv.Client()
 
 	w.issSrv = httptest.NewUnstartedServer(nil)
 	iss, err := oidcissuer.New("http://" + w.issSrv.Listener.Addr().String())
@@ -161,18 +163,36 @@ func mustWorld(tb testing.TB, opts ...worldOption) *world {
 	w.issSrv.Config.Handler = iss
 	w.issSrv.Start()
 	tb.Cleanup(w.issSrv.Close)
+	w.startBroker(tb, opts...)
+	return w
+}
 
+// mustWorldOn is another broker on w's emulator and issuer, with the
+// given parent token.
+func mustWorldOn(tb testing.TB, w *world, parent string, opts ...worldOption) *world {
+	tb.Helper()
+	w2 := &world{e: w.e, seeded: w.seeded, apiURL: w.apiURL, cfHTTP: w.cfHTTP, iss: w.iss, issSrv: w.issSrv,
+		audit: &syncBuffer{}, logs: &syncBuffer{}}
+	w2.startBroker(tb, append([]worldOption{func(_ *broker.Config, s *worldSetup) {
+		s.parent = func(emulator.Seeded) string { return parent }
+	}}, opts...)...)
+	return w2
+}
+
+// startBroker makes and (unless notStarted) starts the world's broker.
+func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
+	tb.Helper()
 	setup := worldSetup{policy: testPolicy, parent: func(s emulator.Seeded) string { return s.UserToken }}
 	cfg := broker.Config{}
 	for _, o := range opts {
 		o(&cfg, &setup)
 	}
-	p, err := policy.Parse([]byte(fmt.Sprintf(setup.policy, iss.URL(), emulator.SeedAccount1, emulator.SeedAccount2)))
+	p, err := policy.Parse([]byte(fmt.Sprintf(setup.policy, w.iss.URL(), emulator.SeedAccount1, emulator.SeedAccount2)))
 	if err != nil {
 		tb.Fatalf("test policy: %v", err)
 	}
 	parent := token.NewSecret(setup.parent(w.seeded))
-	w.cf = &cloudflare.Client{BaseURL: w.apiURL, HTTP: cfSrv.Client(), Token: parent,
+	w.cf = &cloudflare.Client{BaseURL: w.apiURL, HTTP: w.cfHTTP, Token: parent,
 		Retry: cloudflare.Retry{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond, Sleep: noWait}}
 	if setup.clientEdit != nil {
 		setup.clientEdit(w.cf)
@@ -194,7 +214,6 @@ func mustWorld(tb testing.TB, opts ...worldOption) *world {
 	w.srv = httptest.NewServer(w.b)
 	tb.Cleanup(w.srv.Close)
 	w.client = &broker.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client(), Sleep: noWait}
-	return w
 }
 
 // jwt signs a token of the default job for the broker's audience, with overrides.

@@ -3,8 +3,8 @@ package broker
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
