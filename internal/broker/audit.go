@@ -133,11 +133,12 @@ func runOf(kind policy.Kind, claims map[string]any) runFields {
 	return runFields{}
 }
 
-// scopeNames writes scopes as the scopes input would, for the log.
+// scopeNames writes scopes as the scopes input would, cleaned for the log
+// (a scope item is the caller's free text).
 func scopeNames(scopes []token.Scope) []string {
 	out := make([]string, len(scopes))
 	for i, sc := range scopes {
-		out[i] = sc.String()
+		out[i] = clean(sc.String())
 	}
 	return out
 }
