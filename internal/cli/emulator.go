@@ -41,7 +41,8 @@ func runEmulator(ctx context.Context, args []string, p *printer) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8787", "address to serve on (host:port; port 0 picks a free one)")
 	fs.StringVar(listen, "l", "127.0.0.1:8787", "short for --listen")
-	if err := parseFlags(fs, args, p, "cf-scoped-token emulator [--listen 127.0.0.1:8787]"); err != nil {
+	oidc := oidcFlags(fs)
+	if err := parseFlags(fs, args, p, "cf-scoped-token emulator [--listen 127.0.0.1:8787] [--oidc [--oidc-listen A] [--claim NAME=VALUE]… [--claims FILE]]"); err != nil {
 		return err
 	}
 	apiURL, seeded, stop, err := serveEmulator(*listen)
@@ -53,6 +54,14 @@ func runEmulator(ctx context.Context, args []string, p *printer) error {
 	// parent tokens are the emulator's own and grant nothing elsewhere.
 	fmt.Fprintf(p.out, "CF_EMULATOR_API_URL=%s\nCF_EMULATOR_USER_TOKEN=%s\nCF_EMULATOR_ACCOUNT_TOKEN=%s\nCF_EMULATOR_ACCOUNT_IDS=%s\n",
 		apiURL, seeded.UserToken, seeded.AccountToken, strings.Join(seeded.AccountIDs, ","))
+	if oidc.enabled {
+		lines, stopIssuer, err := oidc.serveIssuer()
+		if err != nil {
+			return err
+		}
+		defer stopIssuer()
+		fmt.Fprint(p.out, lines)
+	}
 	if f, ok := p.out.(interface{ Sync() error }); ok {
 		_ = f.Sync()
 	}
