@@ -77,6 +77,10 @@ type world struct {
 	client *broker.Client
 	audit  *syncBuffer
 	logs   *syncBuffer
+	// timedURL serves the broker with each request's Cloudflare-time
+	// counter (spent, by the X-Bench-Counter header) in its context.
+	timedURL string
+	spent    sync.Map
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -125,6 +129,7 @@ type worldSetup struct {
 	noStart    bool
 	parent     func(emulator.Seeded) string
 	clientEdit func(*cloudflare.Client)
+	wrapAPI    func(broker.API) broker.API
 }
 
 func withPolicy(p string) worldOption {
@@ -198,6 +203,9 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 		setup.clientEdit(w.cf)
 	}
 	cfg.Policy, cfg.API, cfg.Parent = p, w.cf, parent
+	if setup.wrapAPI != nil {
+		cfg.API = setup.wrapAPI(w.cf)
+	}
 	cfg.OIDC.HTTP = w.issSrv.Client()
 	cfg.Audit = w.audit
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(w.logs, format+"\n", args...) }
