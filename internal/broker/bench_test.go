@@ -103,7 +103,9 @@ func benchWorld(b *testing.B, burst int) *world {
 	b.Helper()
 	w := mustWorld(b, withPolicy(loadPolicy), withConfig(func(c *broker.Config) {
 		c.RateLimit, c.Burst = rate.Limit(1e6), burst
-	}), func(_ *broker.Config, s *worldSetup) { s.wrapAPI = func(a broker.API) broker.API { return timedAPI{a} } })
+	}), func(_ *broker.Config, s *worldSetup) {
+		s.wrapAPI = func(a broker.API) broker.API { return timedAPI{a} }
+	})
 	timed := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c, ok := w.spent.Load(r.Header.Get("X-Bench-Counter"))
 		if !ok {

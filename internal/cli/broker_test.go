@@ -135,7 +135,9 @@ func TestBrokerHostileTokens(t *testing.T) {
 		{"unknown kid", func() string { return form(k.jwt(t, nil, oidcissuer.WithKeyID("no-such-kid"))).Encode() }, 400, broker.InvalidRequest},
 		{"a key not in the JWKS", func() string { return form(k.jwt(t, nil, oidcissuer.WithUnpublishedKey())).Encode() }, 400, broker.InvalidRequest},
 		{"another issuer's key", func() string { return form(foreign).Encode() }, 400, broker.InvalidRequest},
-		{"wrong iss", func() string { return form(k.jwt(t, map[string]any{"iss": "https://token.actions.githubusercontent.com"})).Encode() }, 400, broker.InvalidRequest},
+		{"wrong iss", func() string {
+			return form(k.jwt(t, map[string]any{"iss": "https://token.actions.githubusercontent.com"})).Encode()
+		}, 400, broker.InvalidRequest},
 		{"wrong aud", func() string { return form(k.jwt(t, map[string]any{"aud": "https://github.com/acme"})).Encode() }, 400, broker.InvalidRequest},
 		{"expired", func() string {
 			return form(k.jwt(t, map[string]any{"iat": now - 3900, "nbf": now - 3900, "exp": now - 3600})).Encode()
