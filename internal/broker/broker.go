@@ -43,12 +43,13 @@ const (
 	ReadyPath    = "/readyz"
 )
 
-// The URNs of RFC 8693 the exchange speaks.
+// The URNs of RFC 8693 the exchange speaks (names of token types, not
+// credentials).
 const (
-	GrantTypeTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
-	TokenTypeIDToken       = "urn:ietf:params:oauth:token-type:id_token"
-	TokenTypeJWT           = "urn:ietf:params:oauth:token-type:jwt"
-	TokenTypeAccessToken   = "urn:ietf:params:oauth:token-type:access_token"
+	GrantTypeTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange" //nolint:gosec // an RFC 8693 URN
+	TokenTypeIDToken       = "urn:ietf:params:oauth:token-type:id_token"       //nolint:gosec // an RFC 8693 URN
+	TokenTypeJWT           = "urn:ietf:params:oauth:token-type:jwt"            //nolint:gosec // an RFC 8693 URN
+	TokenTypeAccessToken   = "urn:ietf:params:oauth:token-type:access_token"   //nolint:gosec // an RFC 8693 URN
 )
 
 // Limits on what a request may send.

@@ -125,7 +125,6 @@ type worldOption func(*broker.Config, *worldSetup)
 
 type worldSetup struct {
 	policy     string // a format as testPolicy
-	front      func(http.Handler) http.Handler
 	noStart    bool
 	parent     func(emulator.Seeded) string
 	clientEdit func(*cloudflare.Client)

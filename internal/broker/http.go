@@ -41,7 +41,7 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v) // net/http's own signal to drop the connection
 			}
 			s.logf("internal error serving %s %s: a panic (%T)", r.Method, r.URL.Path, v)
