@@ -93,9 +93,9 @@ func TestLimiter(t *testing.T) {
 
 // TestLimiterBound floods the limiter with identities: it never tracks
 // more than its bound, entries whose buckets are full again are dropped,
-// and its memory stays flat.
+// and its memory stays flat. Not parallel: it reads the heap, which other
+// tests would grow at the same time.
 func TestLimiterBound(t *testing.T) {
-	t.Parallel()
 	const bound = 1000
 	l := newLimiters(DefaultRate, DefaultBurst, bound)
 	t0 := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
@@ -114,8 +114,13 @@ func TestLimiterBound(t *testing.T) {
 	if n := l.len(); n != bound {
 		t.Errorf("limiter tracks %d, want it full at %d", n, bound)
 	}
-	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 2<<20 {
-		t.Errorf("heap grew by %d bytes for %d tracked identities, want under 2 MiB", grew, bound)
+	// About 600 bytes an identity (2 KiB under the race detector): the LRU's
+	// list and maps and the bucket, after 100 times the bound went through
+	// it; the flood left nothing behind.
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %d bytes for %d tracked identities (%d a piece)", grew, bound, grew/bound)
+	if grew > 4<<20 {
+		t.Errorf("heap grew by %d bytes for %d tracked identities, want under 4 MiB", grew, bound)
 	}
 	// Once the buckets are full again, the old entries go as new ones come.
 	l.allow("late", t0.Add(l.full))

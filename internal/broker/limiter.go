@@ -20,7 +20,7 @@ const (
 
 // limiters is the per-identity rate limit: a token bucket per key, in a
 // bounded LRU, so that any number of identities costs a bounded amount of
-// memory (about 200 bytes each).
+// memory (about 600 bytes each).
 //
 // The LRU is golang-lru's expirable one with its own TTL off: that TTL runs
 // on the wall clock in a goroutine v2.0.7 never stops, while the buckets
