@@ -48,7 +48,12 @@ Usage:
     cf-scoped-token revoke --token-id ID        delete a token
     cf-scoped-token list                        this tool's tokens
     cf-scoped-token sweep [--dry-run]           delete this tool's expired tokens
+    cf-scoped-token broker --policy FILE        serve the keyless broker
+    cf-scoped-token policy check FILE           check a broker policy file
+    cf-scoped-token policy explain FILE --claims CLAIMS.json
+                                                say which rule grants what, or why none does
     cf-scoped-token emulator [--print-env]      serve a local Cloudflare API emulator
+                                                (--oidc: and a local OIDC issuer)
     cf-scoped-token demo                        the whole flow against the emulator
     cf-scoped-token version
 
@@ -107,6 +112,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		err = runEmulator(ctx, rest, p)
 	case "demo":
 		err = runDemo(ctx, rest, p)
+	case "broker":
+		err = runBroker(ctx, rest, getenv, p)
+	case "policy":
+		err = runPolicy(rest, p)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "%s %s\n", Name, Version)
 		return 0

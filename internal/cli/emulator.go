@@ -74,10 +74,13 @@ func emulatorEnv(apiURL string, seeded emulator.Seeded) [][2]string {
 const envReadyLine = "# the emulator serves until interrupted"
 
 const emulatorSynopsis = `cf-scoped-token emulator [--listen 127.0.0.1:8787] [--print-env]
+        [--oidc [--oidc-listen 127.0.0.1:8788] [--claim NAME=VALUE]... [--claims FILE]]
 
 Serves a local Cloudflare API emulator (token and Access endpoints) and
-prints export lines for its URL, parent tokens and accounts. With
---print-env it runs in the background and the command returns at once:
+prints export lines for its URL, parent tokens and accounts. With --oidc it
+also serves a local OIDC issuer shaped like GitHub Actions', and prints the
+variables a job with "permissions: id-token: write" has. With --print-env it
+runs in the background and the command returns at once:
 
     $ eval "$(cf-scoped-token emulator --print-env)"
     $ cf-scoped-token create          # talks to the emulator
@@ -88,19 +91,29 @@ func runEmulator(ctx context.Context, args []string, p *printer) error {
 	listen := fs.String("listen", "127.0.0.1:8787", "address to serve on (host:port; port 0 picks a free one)")
 	fs.StringVar(listen, "l", "127.0.0.1:8787", "short for --listen")
 	background := fs.Bool("print-env", false, "serve in the background: print the export lines and CF_EMULATOR_PID, then return")
+	oidc := oidcFlags(fs)
 	if err := parseFlags(fs, args, p, emulatorSynopsis); err != nil {
 		return err
 	}
 	if *background {
-		return startEmulator(ctx, *listen, p)
+		return startEmulator(ctx, args, *listen, p)
 	}
 	apiURL, seeded, stop, err := serveEmulator(*listen)
 	if err != nil {
 		return err
 	}
 	defer stop()
+	env := emulatorEnv(apiURL, seeded)
+	if oidc.enabled {
+		jobEnv, stopIssuer, err := oidc.serveIssuer()
+		if err != nil {
+			return err
+		}
+		defer stopIssuer()
+		env = append(env, jobEnv...)
+	}
 	var b strings.Builder
-	for _, kv := range emulatorEnv(apiURL, seeded) {
+	for _, kv := range env {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
 	b.WriteString(envReadyLine + "\n")
@@ -116,17 +129,19 @@ func runEmulator(ctx context.Context, args []string, p *printer) error {
 	return ctx.Err()
 }
 
-// startEmulator runs this binary's emulator as a process of its own that
-// outlives this one, passes its export lines on with its pid, and returns
-// once it serves — the ssh-agent pattern, for eval.
-func startEmulator(ctx context.Context, listen string, p *printer) error {
+// startEmulator runs this binary's emulator, with the command's own args,
+// as a process of its own that outlives this one, passes its export lines
+// on with its pid, and returns once it serves — the ssh-agent pattern, for
+// eval.
+func startEmulator(ctx context.Context, args []string, listen string, p *printer) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("emulator: find this binary: %w", err)
 	}
-	// --print-env=false: the variable CF_SCOPED_TOKEN_PRINT_ENV, if set, must not
-	// send the emulator itself to the background again.
-	cmd := exec.Command(self, "emulator", "--listen", listen, "--print-env=false")
+	// --print-env=false comes last: neither the command line nor the variable
+	// CF_SCOPED_TOKEN_PRINT_ENV may send the emulator itself to the background
+	// again.
+	cmd := exec.Command(self, append(append([]string{"emulator"}, args...), "--print-env=false")...)
 	detach(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

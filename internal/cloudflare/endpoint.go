@@ -29,7 +29,7 @@ type endpoint interface {
 	get(ctx context.Context, id string) (*shared.Token, error)
 	list(ctx context.Context, page int) ([]shared.Token, error)
 	delete(ctx context.Context, id string) error
-	verify(ctx context.Context) (string, error)
+	verify(ctx context.Context) (token.Info, error)
 }
 
 // createBody is a create request in the SDK's shared policy type.
@@ -118,12 +118,12 @@ func (u userEndpoint) delete(ctx context.Context, id string) error {
 	return err
 }
 
-func (u userEndpoint) verify(ctx context.Context) (string, error) {
+func (u userEndpoint) verify(ctx context.Context) (token.Info, error) {
 	res, err := user.NewTokenService(u.opts...).Verify(ctx)
 	if err != nil {
-		return "", err
+		return token.Info{}, err
 	}
-	return string(res.Status), nil
+	return token.Info{ID: res.ID, Status: string(res.Status), ExpiresOn: res.ExpiresOn}, nil
 }
 
 // accountEndpoint is /accounts/{account_id}/tokens.
@@ -203,14 +203,14 @@ func (a accountEndpoint) delete(ctx context.Context, id string) error {
 	return err
 }
 
-func (a accountEndpoint) verify(ctx context.Context) (string, error) {
+func (a accountEndpoint) verify(ctx context.Context) (token.Info, error) {
 	var p accounts.TokenVerifyParams
 	p.AccountID.Value, p.AccountID.Present = a.id, true
 	res, err := accounts.NewTokenService(a.opts...).Verify(ctx, p)
 	if err != nil {
-		return "", err
+		return token.Info{}, err
 	}
-	return string(res.Status), nil
+	return token.Info{ID: res.ID, Status: string(res.Status), ExpiresOn: res.ExpiresOn}, nil
 }
 
 func scopes[S ~string](in []S) []string {

@@ -250,30 +250,37 @@ func (c *Client) DeleteToken(ctx context.Context, ep token.Endpoint, id string) 
 	return nil
 }
 
-// VerifyToken asks the API whether a token (the child, not the client's
-// parent) is valid and active, and returns its status.
+// VerifyToken asks the API about the token whose secret is given (the
+// child, not the client's parent), with that secret as the credential: its
+// id, status and expiry. The lifecycle checks a new token is active with
+// it; the broker finds the id of a child a job presents. A secret the
+// endpoint does not know — unknown, deleted, or another owner's — is a 401
+// that matches token.ErrUnauthorized.
 //
 //	GET /user/tokens/verify
 //	GET /accounts/{account_id}/tokens/verify
-func (c *Client) VerifyToken(ctx context.Context, ep token.Endpoint, secret token.Secret) (string, error) {
+func (c *Client) VerifyToken(ctx context.Context, ep token.Endpoint, secret token.Secret) (token.Info, error) {
 	opts, err := c.options(secret)
 	if err != nil {
-		return "", err
+		return token.Info{}, err
 	}
-	var status string
+	var got token.Info
 	err = c.do(ctx, idempotent, func(ctx context.Context) error {
-		status, err = endpointFor(ep, opts).verify(ctx)
+		got, err = endpointFor(ep, opts).verify(ctx)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("verify token: %w", err)
+		return token.Info{}, fmt.Errorf("verify token: %w", err)
 	}
-	switch status {
-	case "active", "disabled", "expired":
-		return status, nil
+	switch {
+	case got.Status != "active" && got.Status != "disabled" && got.Status != "expired":
+		// A 2xx with result null decodes to an empty status without error.
+		return token.Info{}, fmt.Errorf("verify token: %w", badAnswer("the status is missing or unknown"))
+	case !token.IsHexID(got.ID):
+		return token.Info{}, fmt.Errorf("verify token: %w", badAnswer("the id is missing or not 32 lowercase hex characters"))
 	}
-	// A 2xx with result null decodes to an empty status without error.
-	return "", fmt.Errorf("verify token: %w", badAnswer("the status is missing or unknown"))
+	got.ExpiresOn = got.ExpiresOn.UTC()
+	return got, nil
 }
 
 // RunnerIP asks the API host's /cdn-cgi/trace which address this machine

@@ -395,7 +395,8 @@ func TestClient_VerifyToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			status, err := c.VerifyToken(t.Context(), tc.ep, child.Value)
+			got, err := c.VerifyToken(t.Context(), tc.ep, child.Value)
+			status := got.Status
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -458,8 +459,8 @@ func TestClient_RollToken(t *testing.T) {
 			if diff := cmp.Diff(map[string]any{}, body); diff != "" {
 				t.Errorf("PUT body (-want +got):\n%s", diff)
 			}
-			if status, err := c.VerifyToken(t.Context(), tc.ep, got); err != nil || status != "active" {
-				t.Errorf("the new value does not verify: %q, %v", status, err)
+			if v, err := c.VerifyToken(t.Context(), tc.ep, got); err != nil || v.Status != "active" {
+				t.Errorf("the new value does not verify: %q, %v", v.Status, err)
 			}
 			if _, err := c.VerifyToken(t.Context(), tc.ep, token.NewSecret(old)); err == nil {
 				t.Error("the old value still verifies")

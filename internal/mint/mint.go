@@ -27,7 +27,7 @@ type API interface {
 	GetToken(ctx context.Context, ep token.Endpoint, id string) (token.Info, error)
 	ListTokens(ctx context.Context, ep token.Endpoint) ([]token.Info, error)
 	DeleteToken(ctx context.Context, ep token.Endpoint, id string) error
-	VerifyToken(ctx context.Context, ep token.Endpoint, secret token.Secret) (string, error)
+	VerifyToken(ctx context.Context, ep token.Endpoint, secret token.Secret) (token.Info, error)
 	RunnerIP(ctx context.Context) (string, error)
 }
 
@@ -231,12 +231,12 @@ func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Mint
 // finish verifies and hands over a token that exists.
 func (m *Minter) finish(ctx context.Context, req token.Request, minted Minted, handover func(Minted) error) error {
 	if req.Verify {
-		status, err := m.API.VerifyToken(ctx, minted.Endpoint, minted.Value)
+		got, err := m.API.VerifyToken(ctx, minted.Endpoint, minted.Value)
 		if err != nil {
 			return &VerifyError{ID: minted.ID, Err: err}
 		}
-		if status != "active" {
-			return &VerifyError{ID: minted.ID, Status: status}
+		if got.Status != "active" || got.ID != minted.ID {
+			return &VerifyError{ID: minted.ID, Status: got.Status}
 		}
 		m.logf("verified token %s: active", minted.ID)
 	}

@@ -47,7 +47,8 @@ func TestMint_LostCreateIsAdoptedNotRetried(t *testing.T) {
 	if stored[0].Value != got.Value.Reveal() {
 		t.Error("the handed value is not the stored value: the roll's value was not the one handed over")
 	}
-	status, err := w.client.VerifyToken(t.Context(), token.Endpoint{}, got.Value)
+	verified, err := w.client.VerifyToken(t.Context(), token.Endpoint{}, got.Value)
+	status := verified.Status
 	if err != nil || status != "active" {
 		t.Errorf("verify with the handed value: %q, %v; want active", status, err)
 	}

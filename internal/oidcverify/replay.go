@@ -47,6 +47,14 @@ func (c *replayCache) claim(iss, jti string, deadline, now time.Time) bool {
 	return true
 }
 
+// release forgets (iss, jti), so that the token may be accepted again.
+func (c *replayCache) release(iss, jti string) {
+	key := sha256.Sum256([]byte(iss + "\x00" + jti))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Remove(key)
+}
+
 // len is how many entries the cache holds.
 func (c *replayCache) len() int {
 	return c.lru.Len()

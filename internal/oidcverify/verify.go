@@ -384,6 +384,18 @@ func (v *Verifier) checkClaims(iss string, claims map[string]any) (*Identity, er
 	}, nil
 }
 
+// Release forgets that the token of id was accepted, so that the same token may be verified
+// (and exchanged) once more. The broker calls it when an exchange fails on its side before
+// anything was handed out — Cloudflare answered 5xx, the mint failed — so that the job can
+// retry with the OIDC token it has (a GitLab or CircleCI job gets one per job, not one per
+// request). A refusal of the caller's request must not call it: the token stays used up.
+func (v *Verifier) Release(id *Identity) {
+	if id == nil || id.JTI == "" {
+		return
+	}
+	v.replay.release(id.Issuer, id.JTI)
+}
+
 // numericDate reads claim k, a NumericDate (RFC 7519 §2: seconds since the epoch, possibly
 // with a fraction), as UTC; the zero time when absent.
 func numericDate(claims map[string]any, k string) (time.Time, error) {

@@ -473,3 +473,35 @@ func TestReplayRememberedUntilExpiry(t *testing.T) {
 		t.Errorf("after exp + leeway: %v, want expired", err)
 	}
 }
+
+func TestRelease(t *testing.T) {
+	t.Parallel()
+	e := mustEnv(t)
+	raw := e.sign(t, map[string]any{"jti": "released"})
+	other := e.sign(t, map[string]any{"jti": "kept"})
+	id, err := e.v.Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.v.Verify(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	e.v.Release(id)
+	if n := e.v.ReplayLen(); n != 1 {
+		t.Errorf("after Release the replay cache holds %d entries, want 1", n)
+	}
+	// The released token is accepted once more, and then used up again.
+	if _, err := e.v.Verify(t.Context(), raw); err != nil {
+		t.Fatalf("released token: %v, want it accepted again", err)
+	}
+	if _, err := e.v.Verify(t.Context(), raw); !errors.Is(err, oidcverify.ErrReplay) {
+		t.Errorf("released token, third use: %v, want ErrReplay", err)
+	}
+	// Release touches only its own jti.
+	if _, err := e.v.Verify(t.Context(), other); !errors.Is(err, oidcverify.ErrReplay) {
+		t.Errorf("token not released: %v, want ErrReplay", err)
+	}
+	// Nothing to release is no fault.
+	e.v.Release(nil)
+	e.v.Release(&oidcverify.Identity{Issuer: e.iss.URL()})
+}

@@ -539,7 +539,7 @@ func LooksLikeSecret(s string) bool {
 	if strings.Contains(s, "cfut_") || strings.Contains(s, "cfat_") {
 		return true
 	}
-	if strings.Contains(s, "eyJ") && strings.Count(s, ".") >= 2 { // a JWT's header starts {" → eyJ
+	if i := strings.Index(s, "eyJ"); i >= 0 && strings.Count(s[i:], ".") >= 2 { // a JWT: its header {" is eyJ in base64url, then two dots
 		return true
 	}
 	var run int

@@ -1,0 +1,334 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
+)
+
+// Client is a CI job's side of the broker: it exchanges the job's OIDC
+// token for a child token and revokes the child when the job ends. BaseURL
+// and HTTP must be set.
+//
+// Requests are retried with capped, jittered exponential backoff — only
+// after a transport error (no answer), a 502, 503 or 504, or a 429, whose
+// Retry-After is honoured — within the context's deadline; no other answer
+// is retried. The broker gives a job's jti back when an exchange fails on
+// its side, so a retry with the same OIDC token is accepted; after a
+// transport error the first attempt may have been exchanged all the same,
+// and the retry is then refused as a replay (invalid_request): ask the CI
+// system for a new OIDC token and call Exchange again.
+type Client struct {
+	// BaseURL is the broker's URL (the broker-url input): https, or http to
+	// a loopback host; it is checked with token.ParseBrokerURL on every call.
+	BaseURL string
+	// HTTP is the client requests go through; its redirects are refused
+	// (a redirect would carry the OIDC token elsewhere).
+	HTTP *http.Client
+	// UserAgent, if set, names the tool in each request.
+	UserAgent string
+	// Attempts is how many times a request is sent at most (0: 5); Base and
+	// Max are the first backoff and the cap on one (0: 1 s and 30 s; a
+	// Retry-After longer than Max is honoured up to Max).
+	Attempts  int
+	Base, Max time.Duration
+	// Sleep waits or returns ctx.Err(); nil: a real wait. Jitter returns a
+	// number in [0, 1); nil: math/rand.
+	Sleep  func(ctx context.Context, d time.Duration) error
+	Jitter func() float64
+	// Progressf, if set, gets one line for each failed attempt after the
+	// first that is tried again: "attempt 3 of 5 failed: 503 …; next in 2s".
+	Progressf func(format string, args ...any)
+}
+
+// ExchangeRequest is what a job asks for; each zero field leaves the choice
+// to the rule that matches: its whole grant, min(1h, its max-ttl).
+type ExchangeRequest struct {
+	// Scopes are the scope items, as token.ParseScopes reads the scopes
+	// input (with the permission input as the default level).
+	Scopes []token.Scope
+	// AccountIDs are the accounts, as token.ParseAccountIDs reads them.
+	AccountIDs []string
+	// TTL is the child's lifetime; 0: the rule's default.
+	TTL time.Duration
+	// AllowedIPs are CIDRs, or the word "caller" for the address the broker
+	// sees the request come from.
+	AllowedIPs []string
+}
+
+// Granted is a child token the broker handed out, with every field of the
+// answer.
+type Granted struct {
+	// Token is the child's value.
+	Token token.Secret
+	// TokenID, Name and ExpiresAt are its id, name and expiry (whole
+	// seconds, UTC).
+	TokenID   string
+	Name      string
+	ExpiresAt time.Time
+	// ExpiresIn is the lifetime left when the broker answered.
+	ExpiresIn time.Duration
+	// Owner says which endpoints hold it (user, or account with one
+	// account).
+	Owner token.Owner
+	// AccountIDs are the accounts it may act on, PermissionGroups what it
+	// may do there (id and name), AllowedIPs its IP condition (empty: none).
+	AccountIDs       []string
+	PermissionGroups []token.PermissionGroup
+	AllowedIPs       []string
+	// Rule is the policy rule that granted it.
+	Rule string
+	// Scopes are the granted scope items; Scope is the answer's scope field
+	// as the broker wrote it.
+	Scopes []token.Scope
+	Scope  string
+}
+
+// maxAnswerSize bounds what is read of an answer.
+const maxAnswerSize = 64 << 10
+
+// Exchange trades the job's OIDC token (subjectToken) for a child token.
+// A refusal is a *Error whose Code says why (errors.As); a malformed
+// success answer is an error too.
+func (c *Client) Exchange(ctx context.Context, subjectToken token.Secret, req ExchangeRequest) (Granted, error) {
+	if subjectToken.IsZero() {
+		return Granted{}, errors.New("broker exchange: no OIDC token")
+	}
+	form := url.Values{
+		"grant_type":         {GrantTypeTokenExchange},
+		"subject_token":      {subjectToken.Reveal()},
+		"subject_token_type": {TokenTypeIDToken},
+	}
+	if len(req.Scopes) > 0 {
+		form.Set("scope", formatScopeParam(req.Scopes))
+	}
+	if len(req.AccountIDs) > 0 {
+		form.Set("account_ids", strings.Join(req.AccountIDs, ","))
+	}
+	if req.TTL > 0 {
+		form.Set("ttl", req.TTL.String())
+	}
+	if len(req.AllowedIPs) > 0 {
+		form.Set("allowed_ips", strings.Join(req.AllowedIPs, ","))
+	}
+	body, err := c.post(ctx, TokenPath, form)
+	if err != nil {
+		return Granted{}, fmt.Errorf("broker exchange: %w", err)
+	}
+	g, err := decodeGranted(body)
+	if err != nil {
+		return Granted{}, fmt.Errorf("broker exchange: %w", err)
+	}
+	return g, nil
+}
+
+// Revoke asks the broker to delete a child token it made. The broker
+// answers success also for a token it does not know or did not make (RFC
+// 7009), so nil means only that the broker accepted the request.
+func (c *Client) Revoke(ctx context.Context, child token.Secret) error {
+	if child.IsZero() {
+		return errors.New("broker revoke: no token")
+	}
+	form := url.Values{"token": {child.Reveal()}, "token_type_hint": {"access_token"}}
+	if _, err := c.post(ctx, RevokePath, form); err != nil {
+		return fmt.Errorf("broker revoke: %w", err)
+	}
+	return nil
+}
+
+// post sends a form to the broker, retrying what may heal, and returns the
+// 200 answer's body.
+func (c *Client) post(ctx context.Context, path string, form url.Values) ([]byte, error) {
+	if c.HTTP == nil {
+		return nil, errors.New("no HTTP client")
+	}
+	base, err := token.ParseBrokerURL(c.BaseURL)
+	if err != nil {
+		var ie *token.InputError
+		if errors.As(err, &ie) {
+			return nil, fmt.Errorf("refusing the broker URL: %s", ie.Problem)
+		}
+		return nil, err
+	}
+	hc := *c.HTTP
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	endpoint := base.String() + path
+	attempts, baseWait, maxWait := c.Attempts, c.Base, c.Max
+	if attempts <= 0 {
+		attempts = 5
+	}
+	if baseWait <= 0 {
+		baseWait = time.Second
+	}
+	if maxWait <= 0 {
+		maxWait = 30 * time.Second
+	}
+	encoded := form.Encode()
+	for n := 1; ; n++ {
+		body, err := c.once(ctx, &hc, endpoint, encoded)
+		if err == nil {
+			return body, nil
+		}
+		if ctx.Err() != nil {
+			return nil, errors.Join(ctx.Err(), err)
+		}
+		var be *Error
+		again := !errors.As(err, &be) || be.Temporary()
+		if errors.Is(err, errRedirect) || errors.Is(err, errBadAnswer) {
+			again = false
+		}
+		if !again || n >= attempts {
+			return nil, err
+		}
+		wait := c.backoff(n, be, baseWait, maxWait)
+		if n >= 2 && c.Progressf != nil {
+			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait.Round(100*time.Millisecond))
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var (
+	errRedirect  = errors.New("the broker answered with a redirect, which is never followed")
+	errBadAnswer = errors.New("malformed answer")
+)
+
+// once sends one request. Any answer but 200 becomes an *Error.
+func (c *Client) once(ctx context.Context, hc *http.Client, endpoint, form string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("POST %s: %w", endpoint, ue.Err) // the URL holds no secret; the error text may be long
+		}
+		return nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxAnswerSize))
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: read the answer: %w", endpoint, err)
+	}
+	switch {
+	case res.StatusCode == http.StatusOK:
+		return body, nil
+	case res.StatusCode >= 300 && res.StatusCode < 400:
+		return nil, fmt.Errorf("POST %s: %d: %w", endpoint, res.StatusCode, errRedirect)
+	}
+	be := &Error{Status: res.StatusCode, RetryAfter: retryAfter(res.Header.Get("Retry-After"))}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil {
+		be.Code, be.Description = eb.Error, eb.Description
+	}
+	return nil, be
+}
+
+func (c *Client) backoff(n int, be *Error, base, maxWait time.Duration) time.Duration {
+	jitter := c.Jitter
+	if jitter == nil {
+		jitter = rand.Float64
+	}
+	if be != nil && be.RetryAfter > 0 {
+		return min(be.RetryAfter+time.Duration(jitter()*float64(be.RetryAfter)/4), maxWait)
+	}
+	ceiling := min(maxWait, base<<min(n-1, 16))
+	return ceiling/2 + time.Duration(jitter()*float64(ceiling)/2)
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.Sleep != nil {
+		return c.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryAfter reads Retry-After in seconds or as an HTTP date.
+func retryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}
+
+// shortCause is what a progress line says of a failed attempt.
+func shortCause(err error) string {
+	var be *Error
+	if errors.As(err, &be) {
+		if be.Code != "" {
+			return fmt.Sprintf("%d %s", be.Status, escape(string(be.Code), 40))
+		}
+		return fmt.Sprintf("%d %s", be.Status, http.StatusText(be.Status))
+	}
+	return escape(err.Error(), 120)
+}
+
+// decodeGranted reads a success answer, checking every field before it is
+// used: the token's value is one run of token characters, the id 32 hex,
+// the expiry RFC 3339.
+func decodeGranted(body []byte) (Granted, error) {
+	var tr tokenResponse
+	if err := json.Unmarshal(body, &tr); err != nil {
+		return Granted{}, fmt.Errorf("%w: the answer is not the JSON of a token", errBadAnswer)
+	}
+	value, err := token.ParseAPIToken(tr.AccessToken)
+	if err != nil || len(tr.AccessToken) > maxChildSize {
+		return Granted{}, fmt.Errorf("%w: access_token is missing or not a token", errBadAnswer)
+	}
+	if !isLowerHex(tr.TokenID) || len(tr.TokenID) != 32 {
+		return Granted{}, fmt.Errorf("%w: token_id is not 32 lowercase hex", errBadAnswer)
+	}
+	exp, err := time.Parse(time.RFC3339, tr.ExpiresAt)
+	if err != nil {
+		return Granted{}, fmt.Errorf("%w: expires_at is not an RFC 3339 time", errBadAnswer)
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
+		return Granted{}, fmt.Errorf("%w: token_type is not Bearer", errBadAnswer)
+	}
+	scopes, aerr := parseScopeParam(tr.Scope)
+	if aerr != nil {
+		return Granted{}, fmt.Errorf("%w: scope: %s", errBadAnswer, aerr.desc)
+	}
+	g := Granted{
+		Token: value, TokenID: tr.TokenID, Name: tr.Name, ExpiresAt: exp.UTC(),
+		ExpiresIn: time.Duration(tr.ExpiresIn) * time.Second, Owner: token.Owner(tr.Owner),
+		AccountIDs: tr.AccountIDs, AllowedIPs: tr.AllowedIPs, Rule: tr.Rule, Scopes: scopes, Scope: tr.Scope,
+	}
+	for _, pg := range tr.PermissionGroups {
+		g.PermissionGroups = append(g.PermissionGroups, token.PermissionGroup{ID: pg.ID, Name: pg.Name})
+	}
+	return g, nil
+}

@@ -1,0 +1,160 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
+)
+
+// flaky answers the first len(answers) requests with them (status and
+// Retry-After), then hands the rest to next.
+func flaky(next http.Handler, answers ...[2]int) (http.Handler, *atomic.Int32) {
+	var n atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		if i < len(answers) {
+			status := answers[i][0]
+			if status == 0 { // a dropped connection
+				hj, _ := w.(http.Hijacker)
+				c, _, _ := hj.Hijack()
+				c.Close()
+				return
+			}
+			if answers[i][1] > 0 {
+				w.Header().Set("Retry-After", fmt.Sprint(answers[i][1]))
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"error":"temporarily_unavailable","error_description":"try \u0007 later"}`)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}), &n
+}
+
+func TestClientRetries(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	h, n := flaky(w.b, [2]int{503, 0}, [2]int{0, 0}, [2]int{429, 3}, [2]int{502, 0})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	var waits []time.Duration
+	var lines []string
+	c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Jitter: func() float64 { return 0 },
+		Sleep:     func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil },
+		Progressf: func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }}
+	g, err := c.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 5 || g.TokenID == "" {
+		t.Errorf("%d requests, token %q; want 5 and a token", n.Load(), g.TokenID)
+	}
+	// Backoff 1s·2^(n-1), halved by the zero jitter; a Retry-After is honoured.
+	if diff := cmp.Diff([]time.Duration{500 * time.Millisecond, time.Second, 3 * time.Second, 4 * time.Second}, waits); diff != "" {
+		t.Errorf("waits (-want +got):\n%s", diff)
+	}
+	want := []string{
+		"attempt 2 of 5 failed: POST " + srv.URL + "/v1/token: EOF; next in 1s",
+		"attempt 3 of 5 failed: 429 temporarily_unavailable; next in 3s",
+		"attempt 4 of 5 failed: 502 temporarily_unavailable; next in 4s",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("progress lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestClientGivesUp(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	// Never retried: any other 4xx.
+	h, n := flaky(w.b, [2]int{400, 0}, [2]int{503, 0})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Sleep: noWait}
+	_, err := c.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
+	var be *broker.Error
+	if !errors.As(err, &be) || be.Status != 400 || n.Load() != 1 {
+		t.Fatalf("after a 400: %v, %d requests; want the 400 after one request", err, n.Load())
+	}
+	// The description is the broker's text, escaped.
+	if strings.ContainsRune(err.Error(), '\a') || !strings.Contains(err.Error(), `try \a later`) {
+		t.Errorf("error text %q", err.Error())
+	}
+	// At most Attempts.
+	h, n = flaky(w.b, [2]int{503, 1}, [2]int{503, 1}, [2]int{503, 1})
+	srv2 := httptest.NewServer(h)
+	t.Cleanup(srv2.Close)
+	c = &broker.Client{BaseURL: srv2.URL, HTTP: srv2.Client(), Sleep: noWait, Attempts: 3}
+	err = c.Revoke(t.Context(), token.NewSecret("cfut_child"))
+	if !errors.As(err, &be) || be.Status != 503 || be.RetryAfter != time.Second || n.Load() != 3 {
+		t.Errorf("503 thrice with 3 attempts: %v, %d requests", err, n.Load())
+	}
+	// A cancelled context stops at once.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := w.client.Exchange(ctx, token.NewSecret("x.y.z"), broker.ExchangeRequest{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestClientRefuses(t *testing.T) {
+	t.Parallel()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://elsewhere.example/v1/token", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirect.Close)
+	secret := token.NewSecret("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")
+	cases := []struct {
+		name string
+		c    *broker.Client
+	}{
+		{"http off loopback", &broker.Client{BaseURL: "http://broker.example.com", HTTP: http.DefaultClient}},
+		{"not a URL", &broker.Client{BaseURL: "broker", HTTP: http.DefaultClient}},
+		{"no HTTP client", &broker.Client{BaseURL: "https://broker.example.com"}},
+		{"a redirect", &broker.Client{BaseURL: redirect.URL, HTTP: redirect.Client(), Sleep: noWait}},
+	}
+	for _, tc := range cases {
+		_, err := tc.c.Exchange(t.Context(), secret, broker.ExchangeRequest{})
+		if err == nil || strings.Contains(err.Error(), secret.Reveal()) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if _, err := (&broker.Client{}).Exchange(t.Context(), token.Secret{}, broker.ExchangeRequest{}); err == nil {
+		t.Error("an exchange without a token")
+	}
+}
+
+func TestClientBadAnswers(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"not JSON":     `<html>`,
+		"no token":     `{"token_id":"0123456789abcdef0123456789abcdef","expires_at":"2026-11-27T20:00:00Z"}`,
+		"bad id":       `{"access_token":"cfut_x","token_id":"../x","expires_at":"2026-11-27T20:00:00Z"}`,
+		"bad expiry":   `{"access_token":"cfut_x","token_id":"0123456789abcdef0123456789abcdef","expires_at":"soon"}`,
+		"not a bearer": `{"access_token":"cfut_x","token_type":"N_A","token_id":"0123456789abcdef0123456789abcdef","expires_at":"2026-11-27T20:00:00Z"}`,
+	} {
+		var n atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			n.Add(1)
+			_, _ = w.Write([]byte(body))
+		}))
+		c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Sleep: noWait}
+		_, err := c.Exchange(t.Context(), token.NewSecret("a.b.c"), broker.ExchangeRequest{})
+		if err == nil || n.Load() != 1 {
+			t.Errorf("%s: %v after %d requests, want an error after one", name, err, n.Load())
+		}
+		srv.Close()
+	}
+}

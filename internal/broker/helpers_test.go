@@ -1,0 +1,320 @@
+package broker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/policy"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
+)
+
+var _ broker.API = (*cloudflare.Client)(nil)
+
+// aud is the broker's audience in every test.
+const aud = "https://broker.test"
+
+// Claims of the default job (oidcissuer.DefaultClaims) that the test policy pins.
+const (
+	ownerID = "46576199"
+	repoID  = "1104004353"
+)
+
+// testPolicy is the policy of most tests; %[1]s is the issuer's URL, %[2]s
+// and %[3]s two seeded accounts.
+const testPolicy = `audience: https://broker.test
+issuers:
+  github: %[1]s
+rules:
+  - name: access-deploy
+    issuer: github
+    claims:
+      repository_owner_id: "46576199"
+      repository_id: "1104004353"
+      ref: refs/heads/main
+    grant:
+      account-ids: [%[2]s, %[3]s]
+      scopes: [apps-and-policies:write, organizations:read]
+      max-ttl: 2h
+  - name: account-owned
+    issuer: github
+    claims:
+      repository_owner_id: "46576199"
+      repository_id: "777"
+    grant:
+      owner: account
+      account-ids: [%[2]s]
+      scopes: [apps-and-policies:read]
+      max-ttl: 30m
+      allowed-ips: [caller]
+`
+
+// world is a seeded emulator, a local OIDC issuer, and a started broker
+// serving on a real loopback server, with a client for it.
+type world struct {
+	e      *emulator.Emulator
+	seeded emulator.Seeded
+	apiURL string
+	cfHTTP *http.Client
+	cf     *cloudflare.Client
+	iss    *oidcissuer.Issuer
+	issSrv *httptest.Server
+	b      *broker.Server
+	srv    *httptest.Server
+	client *broker.Client
+	audit  *syncBuffer
+	logs   *syncBuffer
+	// timedURL serves the broker with each request's Cloudflare-time
+	// counter (spent, by the X-Bench-Counter header) in its context.
+	timedURL string
+	spent    sync.Map
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// entries decodes the audit log.
+func (s *syncBuffer) entries(tb testing.TB) []broker.Entry {
+	tb.Helper()
+	var out []broker.Entry
+	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var e broker.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			tb.Fatalf("audit line %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// noWait stands in for every backoff: it returns at once.
+func noWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+type worldOption func(*broker.Config, *worldSetup)
+
+type worldSetup struct {
+	policy     string // a format as testPolicy
+	noStart    bool
+	parent     func(emulator.Seeded) string
+	clientEdit func(*cloudflare.Client)
+	wrapAPI    func(broker.API) broker.API
+}
+
+func withPolicy(p string) worldOption {
+	return func(_ *broker.Config, s *worldSetup) { s.policy = p }
+}
+
+func withConfig(edit func(*broker.Config)) worldOption {
+	return func(c *broker.Config, _ *worldSetup) { edit(c) }
+}
+
+func notStarted() worldOption { return func(_ *broker.Config, s *worldSetup) { s.noStart = true } }
+
+// mustWorld builds and starts a world.
+func mustWorld(tb testing.TB, opts ...worldOption) *world {
+	tb.Helper()
+	w := &world{e: emulator.New(), audit: &syncBuffer{}, logs: &syncBuffer{}}
+	w.seeded = emulator.Seed(w.e)
+	// The quota would stop the load test; Cloudflare's limits are tested in package emulator.
+	w.e.SetLimits(emulator.Limits{UserTokenQuota: 0, AccountTokenQuota: 0})
+	cfSrv := httptest.NewServer(w.e)
+	tb.Cleanup(func() {
+		cfSrv.Close()
+		for _, r := range w.e.Unhandled() {
+			tb.Errorf("request to an unknown route: %s %s", r.Method, r.Path)
+		}
+	})
+	w.apiURL = cfSrv.URL + emulator.BasePath
+	w.cfHTTP = cfSrv.Client()
+
+	w.issSrv = httptest.NewUnstartedServer(nil)
+	iss, err := oidcissuer.New("http://" + w.issSrv.Listener.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w.iss = iss
+	w.issSrv.Config.Handler = iss
+	w.issSrv.Start()
+	tb.Cleanup(w.issSrv.Close)
+	w.startBroker(tb, opts...)
+	return w
+}
+
+// mustWorldOn is another broker on w's emulator and issuer, with the
+// given parent token.
+func mustWorldOn(tb testing.TB, w *world, parent string, opts ...worldOption) *world {
+	tb.Helper()
+	w2 := &world{e: w.e, seeded: w.seeded, apiURL: w.apiURL, cfHTTP: w.cfHTTP, iss: w.iss, issSrv: w.issSrv,
+		audit: &syncBuffer{}, logs: &syncBuffer{}}
+	w2.startBroker(tb, append([]worldOption{func(_ *broker.Config, s *worldSetup) {
+		s.parent = func(emulator.Seeded) string { return parent }
+	}}, opts...)...)
+	return w2
+}
+
+// startBroker makes and (unless notStarted) starts the world's broker.
+func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
+	tb.Helper()
+	setup := worldSetup{policy: testPolicy, parent: func(s emulator.Seeded) string { return s.UserToken }}
+	cfg := broker.Config{}
+	for _, o := range opts {
+		o(&cfg, &setup)
+	}
+	p, err := policy.Parse([]byte(fmt.Sprintf(setup.policy, w.iss.URL(), emulator.SeedAccount1, emulator.SeedAccount2)))
+	if err != nil {
+		tb.Fatalf("test policy: %v", err)
+	}
+	parent := token.NewSecret(setup.parent(w.seeded))
+	w.cf = &cloudflare.Client{BaseURL: w.apiURL, HTTP: w.cfHTTP, Token: parent,
+		Retry: retry.Policy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond, Sleep: noWait}}
+	if setup.clientEdit != nil {
+		setup.clientEdit(w.cf)
+	}
+	cfg.Policy, cfg.API, cfg.Parent = p, w.cf, parent
+	if setup.wrapAPI != nil {
+		cfg.API = setup.wrapAPI(w.cf)
+	}
+	cfg.OIDC.HTTP = w.issSrv.Client()
+	cfg.Audit = w.audit
+	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(w.logs, format+"\n", args...) }
+	cfg.MintSleep = noWait
+	w.b, err = broker.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !setup.noStart {
+		if err := w.b.Start(tb.Context()); err != nil {
+			tb.Fatalf("Start: %v", err)
+		}
+	}
+	w.srv = httptest.NewServer(w.b)
+	tb.Cleanup(w.srv.Close)
+	w.client = &broker.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client(), Sleep: noWait}
+}
+
+// jwt signs a token of the default job for the broker's audience, with overrides.
+func (w *world) jwt(tb testing.TB, claims map[string]any, opts ...oidcissuer.SignOption) string {
+	tb.Helper()
+	c := map[string]any{"aud": aud}
+	for k, v := range claims {
+		c[k] = v
+	}
+	raw, err := w.iss.Sign(c, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
+
+// exchangeForm is a valid exchange form for subject, with overrides (an
+// empty value removes a parameter).
+func exchangeForm(subject string, kv ...string) url.Values {
+	f := url.Values{
+		"grant_type":         {broker.GrantTypeTokenExchange},
+		"subject_token":      {subject},
+		"subject_token_type": {broker.TokenTypeIDToken},
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			f.Del(kv[i])
+		} else {
+			f.Set(kv[i], kv[i+1])
+		}
+	}
+	return f
+}
+
+// answer is a raw HTTP answer.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+	err    struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+}
+
+// post sends a raw form body to path.
+func (w *world) post(tb testing.TB, path, contentType, body string) answer {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, w.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return w.do(tb, req)
+}
+
+func (w *world) postForm(tb testing.TB, path string, form url.Values) answer {
+	tb.Helper()
+	return w.post(tb, path, "application/x-www-form-urlencoded", form.Encode())
+}
+
+func (w *world) do(tb testing.TB, req *http.Request) answer {
+	tb.Helper()
+	res, err := w.srv.Client().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a := answer{status: res.StatusCode, header: res.Header, body: body}
+	if res.StatusCode != http.StatusOK {
+		if err := json.Unmarshal(body, &a.err); err != nil {
+			tb.Fatalf("%d answer is not an error body: %q", res.StatusCode, body)
+		}
+	}
+	return a
+}
+
+// children are the tokens alive in the emulator besides the seeded parents.
+func (w *world) children() []emulator.Token {
+	var out []emulator.Token
+	for _, t := range w.e.Tokens() {
+		if t.ID != w.seeded.UserTokenID && t.ID != w.seeded.AccountTokenID {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// cfRequests is how many requests the emulator has received.
+func (w *world) cfRequests() int { return len(w.e.Requests()) }

@@ -1,0 +1,154 @@
+package broker_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
+)
+
+func (w *world) alive(id string) bool {
+	return slices.ContainsFunc(w.e.Tokens(), func(t emulator.Token) bool { return t.ID == id })
+}
+
+func TestRevokeOwnToken(t *testing.T) {
+	t.Parallel()
+	for _, repo := range []string{repoID, "777"} { // user-owned, account-owned
+		w := mustWorld(t)
+		g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": repo})), broker.ExchangeRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.client.Revoke(t.Context(), g.Token); err != nil {
+			t.Fatalf("%s: revoke: %v", g.Owner, err)
+		}
+		if w.alive(g.TokenID) {
+			t.Errorf("%s: token %s still exists after revoke", g.Owner, g.TokenID)
+		}
+		assertAccess(t, w, g.Token, emulator.SeedAccount1, http.StatusUnauthorized)
+		e := w.audit.entries(t)
+		last := e[len(e)-1]
+		if last.Event != broker.EventRevoke || last.Outcome != "deleted" || last.TokenID != g.TokenID || last.Owner != string(g.Owner) {
+			t.Errorf("%s: audit %+v", g.Owner, last)
+		}
+		// Revoking it again: 200, nothing left to delete.
+		if err := w.client.Revoke(t.Context(), g.Token); err != nil {
+			t.Errorf("%s: second revoke: %v", g.Owner, err)
+		}
+	}
+}
+
+// TestRevokeOnlyOwnTokens: a token of the same parent made by the action
+// or the CLI, and one made by another broker (another parent of the same
+// user), answer 200 and stay.
+func TestRevokeOnlyOwnTokens(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	// The action's naming: the prefix and a plain random suffix.
+	m := &mint.Minter{API: w.cf, Now: time.Now}
+	actions, err := m.Mint(t.Context(), token.Request{
+		Owner: token.OwnerUser, AccountIDs: []string{emulator.SeedAccount1}, TTL: time.Hour,
+		Scopes: []token.Scope{{Name: "Access: Apps and Policies", Level: token.Read}},
+		Name:   token.DefaultName(token.RunContext{Repository: "acme/site-deploy", RunID: "1", RunAttempt: "1", Suffix: "0123456789ab"}),
+	}, func(mint.Minted) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another broker: another parent token of the same user.
+	other := mustWorldSharing(t, w, anotherParent(w))
+	theirs, err := other.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
+	if err != nil {
+		t.Fatalf("the other broker: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		secret token.Secret
+		id     string
+	}{{"the action's", actions.Value, actions.ID}, {"another broker's", theirs.Token, theirs.TokenID}} {
+		if err := w.client.Revoke(t.Context(), tc.secret); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if !w.alive(tc.id) {
+			t.Errorf("%s token %s was deleted", tc.name, tc.id)
+		}
+	}
+	foreign := 0
+	for _, e := range w.audit.entries(t) {
+		if e.Event == broker.EventRevoke && e.Outcome == "foreign" {
+			foreign++
+		}
+	}
+	if foreign != 2 {
+		t.Errorf("%d foreign revoke entries, want 2", foreign)
+	}
+	// An unknown value and a value no token has: 200, and nothing deleted.
+	n := len(w.children())
+	for _, v := range []string{"cfut_NotATokenAtAll000000000000000000000000000000000", "not a token at all"} {
+		a := w.postForm(t, broker.RevokePath, url.Values{"token": {v}})
+		if a.status != http.StatusOK {
+			t.Errorf("revoke %q: %d %s", v, a.status, a.body)
+		}
+	}
+	if len(w.children()) != n {
+		t.Error("revoking unknown tokens deleted something")
+	}
+	// No token: 400.
+	if a := w.postForm(t, broker.RevokePath, url.Values{}); a.status != 400 || a.err.Error != string(broker.InvalidRequest) {
+		t.Errorf("revoke without token: %d %s", a.status, a.err.Error)
+	}
+}
+
+// anotherParent issues a second parent token of the seeded user, as able
+// as the first to make the test policy's user-owned tokens.
+func anotherParent(w *world) string {
+	accounts := map[string]string{}
+	for _, id := range w.seeded.AccountIDs {
+		accounts["com.cloudflare.api.account."+id] = "*"
+	}
+	_, v := w.e.IssueUserToken(w.seeded.UserID, emulator.TokenSpec{
+		Name: "another broker's parent",
+		Policies: []emulator.Policy{
+			{Effect: "allow", PermissionGroups: []string{apiTokensWrite}, Resources: map[string]string{"com.cloudflare.api.user." + w.seeded.UserID: "*"}},
+			{Effect: "allow", PermissionGroups: []string{appsWrite, orgsWrite}, Resources: accounts},
+		},
+	})
+	return v
+}
+
+// mustWorldSharing is a second broker with another parent, against w's
+// emulator and issuer.
+func mustWorldSharing(tb testing.TB, w *world, parent string) *world {
+	tb.Helper()
+	return mustWorldOn(tb, w, parent)
+}
+
+func TestRevokeCloudflareFails(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.e.AddFault(emulator.Fault{Route: "DELETE /user/tokens/{token_id}", Kind: emulator.Status, Status: 500})
+	w.e.AddFault(emulator.Fault{Route: "GET /user/tokens/{token_id}", Kind: emulator.Status, Status: 500, Times: 1})
+	w.client.Attempts = 1
+	err = w.client.Revoke(t.Context(), g.Token)
+	var be *broker.Error
+	if !errors.As(err, &be) || be.Status != 503 || be.Code != broker.TemporarilyUnavailable || be.RetryAfter <= 0 {
+		t.Fatalf("revoke while Cloudflare fails: %v, want 503 with Retry-After", err)
+	}
+	w.e.ClearFaults()
+	if err := w.client.Revoke(t.Context(), g.Token); err != nil {
+		t.Fatal(err)
+	}
+	if w.alive(g.TokenID) {
+		t.Error("token still alive")
+	}
+}
