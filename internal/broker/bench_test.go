@@ -76,7 +76,6 @@ func (a timedAPI) VerifyToken(ctx context.Context, ep token.Endpoint, s token.Se
 	return a.API.VerifyToken(ctx, ep, s)
 }
 
-
 // loadPolicy pins the owner only, so that the 50 repositories of the load
 // test are 50 identities of one rule.
 const loadPolicy = `audience: https://broker.test

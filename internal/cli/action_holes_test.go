@@ -347,8 +347,8 @@ func TestHole5_AnswersAreDataNeverCommands(t *testing.T) {
 				}
 				rec := httptest.NewRecorder()
 				e.ServeHTTP(rec, r)
-				body := strings.Replace(rec.Body.String(), `"Access: Apps and Policies Write"`,
-					`"Access: Apps and Policies Write\n\n# injected | <img src=x> `+"`"+`code`+"`"+`\r\n::warning::pwned"`, -1)
+				body := strings.ReplaceAll(rec.Body.String(), `"Access: Apps and Policies Write"`,
+					`"Access: Apps and Policies Write\n\n# injected | <img src=x> `+"`"+`code`+"`"+`\r\n::warning::pwned"`)
 				rw.Header().Set("Content-Type", "application/json")
 				_, _ = io.WriteString(rw, body)
 			})

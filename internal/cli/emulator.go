@@ -141,7 +141,7 @@ func startEmulator(ctx context.Context, args []string, listen string, p *printer
 	// --print-env=false comes last: neither the command line nor the variable
 	// CF_SCOPED_TOKEN_PRINT_ENV may send the emulator itself to the background
 	// again.
-	cmd := exec.Command(self, append(append([]string{"emulator"}, args...), "--print-env=false")...)
+	cmd := exec.Command(self, append(append([]string{"emulator"}, args...), "--print-env=false")...) //nolint:gosec // this very binary, with the command's own arguments
 	detach(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

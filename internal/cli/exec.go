@@ -93,7 +93,7 @@ func runExec(ctx context.Context, args []string, getenv func(string) string, p *
 // the signal's number when a signal ended it, 127 when it does not exist,
 // 126 when it cannot run (as POSIX shells report them).
 func runCommand(command, env []string, signals <-chan os.Signal, p *printer) (int, error) {
-	cmd := exec.Command(command[0], command[1:]...)
+	cmd := exec.Command(command[0], command[1:]...) //nolint:gosec // running the user's command is exec's job
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, p.out, p.err
 	if err := cmd.Start(); err != nil {

@@ -485,7 +485,7 @@ func parseServiceURL(input, s, accepted, what string) (*url.URL, error) {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return nil, inputErrorf(input, accepted, "port %q is not a number from 1 to 65535", clip(p))
 		}
-	} else if strings.HasSuffix(u.Host, ":") {
+	} else {
 		u.Host = strings.TrimSuffix(u.Host, ":") // "host:" means the default port
 	}
 	u.Host = strings.ToLower(u.Host)
