@@ -18,7 +18,7 @@ import (
 type Policy struct {
 	Attempts int           // attempts per call, the first included; 0: 1
 	Base     time.Duration // first backoff; 0: DefaultBase
-	Max      time.Duration // cap on one wait, a Retry-After included; 0: DefaultMax
+	Max      time.Duration // cap on one computed backoff; 0: DefaultMax
 	Timeout  time.Duration // bound on one attempt; 0: none
 	// Sleep waits or returns ctx.Err(); nil: Sleep. Tests inject one that
 	// does not wait.
@@ -95,11 +95,13 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 	}
 }
 
-// Backoff is the wait before attempt n+1 (n counts from 1). A wait the
-// server asked for is honoured and then spread by up to half of itself
-// again: every client that shares a limit hears the same Retry-After, and
-// coming back all at once would only meet the limit again. Either way it is
-// capped by Max.
+// Backoff is the wait before attempt n+1 (n counts from 1): capped
+// exponential backoff with full jitter. A wait the server asked for is
+// honoured in full — coming back sooner only meets the limit again — and
+// then spread by up to half of itself: every client that shares a limit
+// hears the same Retry-After, and all coming back at once would meet it
+// too. Max does not cut it (a cap there brought 300 jobs back in the same
+// second); the context's deadline bounds it.
 func (p Policy) Backoff(n int, after time.Duration) time.Duration {
 	base, ceil := p.Base, p.Max
 	if base == 0 {
@@ -113,7 +115,7 @@ func (p Policy) Backoff(n int, after time.Duration) time.Duration {
 		jitter = p.Jitter
 	}
 	if after > 0 {
-		return min(after+time.Duration(jitter()*float64(after)/2), ceil)
+		return after + time.Duration(jitter()*float64(after)/2)
 	}
 	return time.Duration(jitter() * float64(min(ceil, base<<min(n-1, 16))))
 }

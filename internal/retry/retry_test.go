@@ -45,7 +45,7 @@ func TestBackoff(t *testing.T) {
 		{0, time.Second, 10 * time.Second, time.Second, "never less than asked"},
 		{0.5, time.Second, 10 * time.Second, 1250 * time.Millisecond, "spread by jitter × half"},
 		{0.999, 4 * time.Second, 10 * time.Second, 5998 * time.Millisecond, "at most half again"},
-		{0.999, 8 * time.Second, 10 * time.Second, 10 * time.Second, "capped by Max"},
+		{0.999, 8 * time.Second, 10 * time.Second, 11996 * time.Millisecond, "not cut by Max"},
 	} {
 		q := Policy{Max: tc.max, Jitter: func() float64 { return tc.jitter }}
 		if got := q.Backoff(1, tc.after); got != tc.want {
