@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -37,18 +37,17 @@ type Client struct {
 	HTTP *http.Client
 	// UserAgent, if set, names the tool in each request.
 	UserAgent string
-	// Attempts is how many times a request is sent at most (0: 5); Base and
-	// Max are the first backoff and the cap on one (0: 1 s and 30 s; a
-	// Retry-After longer than Max is honoured up to Max).
-	Attempts  int
-	Base, Max time.Duration
-	// Sleep waits or returns ctx.Err(); nil: a real wait. Jitter returns a
-	// number in [0, 1); nil: math/rand.
-	Sleep  func(ctx context.Context, d time.Duration) error
-	Jitter func() float64
+	// Retry is the backoff policy; the zero value: DefaultRetry.
+	Retry retry.Policy
 	// Progressf, if set, gets one line for each failed attempt after the
 	// first that is tried again: "attempt 3 of 5 failed: 503 …; next in 2s".
 	Progressf func(format string, args ...any)
+}
+
+// DefaultRetry is five attempts, each bounded by 30 s: an exchange mints a
+// token against Cloudflare, which the broker itself retries.
+func DefaultRetry() retry.Policy {
+	return retry.Policy{Attempts: 5, Base: time.Second, Max: retry.DefaultMax, Timeout: 30 * time.Second}
 }
 
 // ExchangeRequest is what a job asks for; each zero field leaves the choice
@@ -163,41 +162,32 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) ([]byte
 	hc := *c.HTTP
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	endpoint := base.String() + path
-	attempts, baseWait, maxWait := c.Attempts, c.Base, c.Max
-	if attempts <= 0 {
-		attempts = 5
+	p := c.Retry
+	if p.Attempts == 0 {
+		d := DefaultRetry()
+		p.Attempts, p.Base, p.Max, p.Timeout = d.Attempts, d.Base, d.Max, d.Timeout
 	}
-	if baseWait <= 0 {
-		baseWait = time.Second
-	}
-	if maxWait <= 0 {
-		maxWait = 30 * time.Second
-	}
-	encoded := form.Encode()
-	for n := 1; ; n++ {
-		body, err := c.once(ctx, &hc, endpoint, encoded)
-		if err == nil {
-			return body, nil
-		}
-		if ctx.Err() != nil {
-			return nil, errors.Join(ctx.Err(), err)
-		}
-		var be *Error
-		again := !errors.As(err, &be) || be.Temporary()
-		if errors.Is(err, errRedirect) || errors.Is(err, errBadAnswer) {
-			again = false
-		}
-		if !again || n >= attempts {
-			return nil, err
-		}
-		wait := c.backoff(n, be, baseWait, maxWait)
-		if n >= 2 && c.Progressf != nil {
+	if c.Progressf != nil {
+		p.Progress = func(n, attempts int, err error, wait time.Duration) {
 			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait.Round(100*time.Millisecond))
 		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, err
-		}
 	}
+	encoded := form.Encode()
+	var body []byte
+	err = p.Do(ctx, func(ctx context.Context) error {
+		body, err = c.once(ctx, &hc, endpoint, encoded)
+		return err
+	}, func(err error) retry.Verdict {
+		var be *Error
+		if errors.Is(err, errRedirect) || errors.Is(err, errBadAnswer) {
+			return retry.Verdict{}
+		}
+		if !errors.As(err, &be) {
+			return retry.Verdict{Again: true} // no answer: a transport error
+		}
+		return retry.Verdict{Again: be.Temporary(), After: be.RetryAfter, Throttled: be.Status == http.StatusTooManyRequests}
+	})
+	return body, err
 }
 
 var (
@@ -241,32 +231,6 @@ func (c *Client) once(ctx context.Context, hc *http.Client, endpoint, form strin
 		be.Code, be.Description = eb.Error, eb.Description
 	}
 	return nil, be
-}
-
-func (c *Client) backoff(n int, be *Error, base, maxWait time.Duration) time.Duration {
-	jitter := c.Jitter
-	if jitter == nil {
-		jitter = rand.Float64
-	}
-	if be != nil && be.RetryAfter > 0 {
-		return min(be.RetryAfter+time.Duration(jitter()*float64(be.RetryAfter)/4), maxWait)
-	}
-	ceiling := min(maxWait, base<<min(n-1, 16))
-	return ceiling/2 + time.Duration(jitter()*float64(ceiling)/2)
-}
-
-func (c *Client) sleep(ctx context.Context, d time.Duration) error {
-	if c.Sleep != nil {
-		return c.Sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // retryAfter reads Retry-After in seconds or as an HTTP date.

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -51,8 +52,9 @@ func TestClientRetries(t *testing.T) {
 	t.Cleanup(srv.Close)
 	var waits []time.Duration
 	var lines []string
-	c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Jitter: func() float64 { return 0 },
-		Sleep:     func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil },
+	c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(),
+		Retry: retry.Policy{Attempts: 5, Base: time.Second, Max: 30 * time.Second, Jitter: func() float64 { return 0.5 },
+			Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }},
 		Progressf: func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }}
 	g, err := c.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
 	if err != nil {
@@ -61,13 +63,14 @@ func TestClientRetries(t *testing.T) {
 	if n.Load() != 5 || g.TokenID == "" {
 		t.Errorf("%d requests, token %q; want 5 and a token", n.Load(), g.TokenID)
 	}
-	// Backoff 1s·2^(n-1), halved by the zero jitter; a Retry-After is honoured.
-	if diff := cmp.Diff([]time.Duration{500 * time.Millisecond, time.Second, 3 * time.Second, 4 * time.Second}, waits); diff != "" {
+	// Backoff 1s·2^(n-1), halved by the jitter; a Retry-After is honoured and
+	// spread by a quarter of itself at this jitter, and uses up no attempt.
+	if diff := cmp.Diff([]time.Duration{500 * time.Millisecond, time.Second, 3750 * time.Millisecond, 4 * time.Second}, waits); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 	want := []string{
 		"attempt 2 of 5 failed: POST " + srv.URL + "/v1/token: EOF; next in 1s",
-		"attempt 3 of 5 failed: 429 temporarily_unavailable; next in 3s",
+		"attempt 3 of 5 failed: 429 temporarily_unavailable; next in 3.8s",
 		"attempt 4 of 5 failed: 502 temporarily_unavailable; next in 4s",
 	}
 	if diff := cmp.Diff(want, lines); diff != "" {
@@ -82,7 +85,7 @@ func TestClientGivesUp(t *testing.T) {
 	h, n := flaky(w.b, [2]int{400, 0}, [2]int{503, 0})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Sleep: noWait}
+	c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Retry: retry.Policy{Sleep: noWait}}
 	_, err := c.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
 	var be *broker.Error
 	if !errors.As(err, &be) || be.Status != 400 || n.Load() != 1 {
@@ -93,12 +96,12 @@ func TestClientGivesUp(t *testing.T) {
 		t.Errorf("error text %q", err.Error())
 	}
 	// At most Attempts.
-	h, n = flaky(w.b, [2]int{503, 1}, [2]int{503, 1}, [2]int{503, 1})
+	h, n = flaky(w.b, [2]int{503, 0}, [2]int{503, 0}, [2]int{503, 0})
 	srv2 := httptest.NewServer(h)
 	t.Cleanup(srv2.Close)
-	c = &broker.Client{BaseURL: srv2.URL, HTTP: srv2.Client(), Sleep: noWait, Attempts: 3}
+	c = &broker.Client{BaseURL: srv2.URL, HTTP: srv2.Client(), Retry: retry.Policy{Attempts: 3, Sleep: noWait}}
 	err = c.Revoke(t.Context(), token.NewSecret("cfut_child"))
-	if !errors.As(err, &be) || be.Status != 503 || be.RetryAfter != time.Second || n.Load() != 3 {
+	if !errors.As(err, &be) || be.Status != 503 || n.Load() != 3 {
 		t.Errorf("503 thrice with 3 attempts: %v, %d requests", err, n.Load())
 	}
 	// A cancelled context stops at once.
@@ -123,7 +126,7 @@ func TestClientRefuses(t *testing.T) {
 		{"http off loopback", &broker.Client{BaseURL: "http://broker.example.com", HTTP: http.DefaultClient}},
 		{"not a URL", &broker.Client{BaseURL: "broker", HTTP: http.DefaultClient}},
 		{"no HTTP client", &broker.Client{BaseURL: "https://broker.example.com"}},
-		{"a redirect", &broker.Client{BaseURL: redirect.URL, HTTP: redirect.Client(), Sleep: noWait}},
+		{"a redirect", &broker.Client{BaseURL: redirect.URL, HTTP: redirect.Client(), Retry: retry.Policy{Sleep: noWait}}},
 	}
 	for _, tc := range cases {
 		_, err := tc.c.Exchange(t.Context(), secret, broker.ExchangeRequest{})
@@ -150,7 +153,7 @@ func TestClientBadAnswers(t *testing.T) {
 			n.Add(1)
 			_, _ = w.Write([]byte(body))
 		}))
-		c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Sleep: noWait}
+		c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Retry: retry.Policy{Sleep: noWait}}
 		_, err := c.Exchange(t.Context(), token.NewSecret("a.b.c"), broker.ExchangeRequest{})
 		if err == nil || n.Load() != 1 {
 			t.Errorf("%s: %v after %d requests, want an error after one", name, err, n.Load())

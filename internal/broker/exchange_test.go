@@ -326,7 +326,7 @@ func TestReplayRefused(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t, withConfig(func(c *broker.Config) { c.RateLimit, c.Burst = 1.0/60, 2 }))
-	w.client.Attempts = 1
+	w.client.Retry.Attempts = 1
 	for i := range 2 {
 		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{}); err != nil {
 			t.Fatalf("exchange %d: %v", i+1, err)

@@ -37,7 +37,7 @@ func TestCloudflareFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := mustWorld(t)
-			w.client.Attempts = 1
+			w.client.Retry.Attempts = 1
 			for _, f := range tc.faults {
 				w.e.AddFault(f)
 			}

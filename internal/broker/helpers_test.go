@@ -221,7 +221,7 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	}
 	w.srv = httptest.NewServer(w.b)
 	tb.Cleanup(w.srv.Close)
-	w.client = &broker.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client(), Sleep: noWait}
+	w.client = &broker.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client(), Retry: retry.Policy{Sleep: noWait}}
 }
 
 // jwt signs a token of the default job for the broker's audience, with overrides.

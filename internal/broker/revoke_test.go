@@ -138,7 +138,7 @@ func TestRevokeCloudflareFails(t *testing.T) {
 	}
 	w.e.AddFault(emulator.Fault{Route: "DELETE /user/tokens/{token_id}", Kind: emulator.Status, Status: 500})
 	w.e.AddFault(emulator.Fault{Route: "GET /user/tokens/{token_id}", Kind: emulator.Status, Status: 500, Times: 1})
-	w.client.Attempts = 1
+	w.client.Retry.Attempts = 1
 	err = w.client.Revoke(t.Context(), g.Token)
 	var be *broker.Error
 	if !errors.As(err, &be) || be.Status != 503 || be.Code != broker.TemporarilyUnavailable || be.RetryAfter <= 0 {

@@ -23,6 +23,7 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 )
 
 // brokerAud is the audience of the end-to-end brokers.
@@ -180,7 +181,7 @@ func (k *keyless) startBroker(t *testing.T, policyPath, parent string, args ...s
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	b.client = &broker.Client{BaseURL: b.url, HTTP: &http.Client{Timeout: 30 * time.Second}, Attempts: 1}
+	b.client = &broker.Client{BaseURL: b.url, HTTP: &http.Client{Timeout: 30 * time.Second}, Retry: retry.Policy{Attempts: 1}}
 	return b
 }
 

@@ -295,7 +295,7 @@ func (c *Client) do(ctx context.Context, kind callKind, call func(ctx context.Co
 	return c.retry(kind).Do(ctx, call, func(err error) retry.Verdict {
 		var rl *RateLimitError
 		if errors.As(err, &rl) {
-			return retry.Verdict{Again: true, After: rl.RetryAfter} // a 429 means the call was refused, not done
+			return retry.Verdict{Again: true, After: rl.RetryAfter, Throttled: true} // a 429 means the call was refused, not done
 		}
 		return retry.Verdict{Again: kind == idempotent && canHeal(err)}
 	})

@@ -42,15 +42,17 @@ const (
 // count, as a multiple of Attempts.
 const uncountedFactor = 10
 
-// Verdict is what a failed attempt allows: whether to try again, and the
-// wait the server asked for (zero: none). A wait the server asked for does
-// not use up an attempt — when to come back is the server's to say — so a
-// rate limit is waited out until the context's deadline, not given up on
-// after a count; uncountedFactor times Attempts bounds even that, for a
-// caller without a deadline.
+// Verdict is what a failed attempt allows: whether to try again, the wait
+// the server asked for (zero: none), and whether the server refused only
+// for its rate limit (Throttled). A throttled attempt uses up no attempt —
+// when to come back is the server's to say — so a rate limit is waited out
+// until the context's deadline, not given up on after a count;
+// uncountedFactor times Attempts bounds even that, for a caller without a
+// deadline.
 type Verdict struct {
-	Again bool
-	After time.Duration
+	Again     bool
+	After     time.Duration
+	Throttled bool
 }
 
 // Do runs call until it succeeds, judge says its error is not to be tried
@@ -79,7 +81,7 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 		}
 		last = err
 		v := judge(err)
-		if v.After == 0 {
+		if !v.Throttled {
 			counted++
 		}
 		if !v.Again || counted > attempts || n >= uncountedFactor*attempts {

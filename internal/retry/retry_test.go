@@ -99,17 +99,20 @@ func TestDo(t *testing.T) {
 			t.Errorf("Do = %v after %d calls and %d waits, want errFinal after 1 and none", err, calls, len(w))
 		}
 	})
-	t.Run("out of attempts", func(t *testing.T) {
+	t.Run("out of attempts, a server's wait honoured", func(t *testing.T) {
 		t.Parallel()
 		var w waits
 		calls := 0
-		err := Policy{Attempts: 3, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
-			func(error) Verdict { return Verdict{Again: true} })
-		if !errors.Is(err, errFlaky) || calls != 3 || len(w) != 2 {
-			t.Errorf("Do = %v after %d calls and %d waits, want errFlaky after 3 and 2", err, calls, len(w))
+		err := Policy{Attempts: 3, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
+			func(error) Verdict { return Verdict{Again: true, After: 2 * time.Second} })
+		if !errors.Is(err, errFlaky) || calls != 3 {
+			t.Errorf("Do = %v after %d calls, want errFlaky after 3", err, calls)
+		}
+		if diff := cmp.Diff(waits{2 * time.Second, 2 * time.Second}, w); diff != "" {
+			t.Errorf("waits (-want +got):\n%s", diff)
 		}
 	})
-	t.Run("the server's waits use up no attempt, until the deadline", func(t *testing.T) {
+	t.Run("a throttled attempt uses up none, until the deadline", func(t *testing.T) {
 		t.Parallel()
 		var w waits
 		calls := 0
@@ -121,7 +124,7 @@ func TestDo(t *testing.T) {
 				}
 				return errFlaky
 			},
-			func(error) Verdict { return Verdict{Again: true, After: 7 * time.Second} })
+			func(error) Verdict { return Verdict{Again: true, After: 7 * time.Second, Throttled: true} })
 		if calls != 7 || !errors.Is(err, context.Canceled) || !errors.Is(err, errFlaky) {
 			t.Errorf("Do = %v after %d calls, want the deadline and the last answer after 7", err, calls)
 		}
@@ -131,7 +134,7 @@ func TestDo(t *testing.T) {
 		// Without a deadline a bound still holds.
 		calls = 0
 		_ = Policy{Attempts: 3, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
-			func(error) Verdict { return Verdict{Again: true, After: time.Second} })
+			func(error) Verdict { return Verdict{Again: true, After: time.Second, Throttled: true} })
 		if calls != 30 {
 			t.Errorf("%d calls without a deadline, want the bound of 10 × 3", calls)
 		}
