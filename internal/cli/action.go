@@ -22,6 +22,9 @@ const (
 	stateAccount   = "token-account" // the account of an account-owned token; empty for user-owned
 	statePending   = "token-pending" // "true" while a create is on the wire
 	stateLost      = "token-lost"    // "true" once a create answer was lost
+	// stateSecret is the child itself, in keyless mode only: post presents it
+	// to the broker to have it deleted. State reaches only this action's post.
+	stateSecret = "token-secret"
 )
 
 // saveLedger writes what the post phase needs to delete what main made,
@@ -29,7 +32,7 @@ const (
 // anything else main does, so that post sees only this run's values — a
 // STATE_* variable planted in the job's environment reaches post unless
 // main saved that key (reference/github-runner.md §1, precedence).
-func saveLedger(gh *ghaction.Action, l mint.Ledger) error {
+func saveLedger(gh *ghaction.Action, l mint.Ledger, child token.Secret) error {
 	expires := ""
 	if !l.ExpiresOn.IsZero() {
 		expires = l.ExpiresOn.UTC().Format(time.RFC3339)
@@ -41,6 +44,7 @@ func saveLedger(gh *ghaction.Action, l mint.Ledger) error {
 		{stateAccount, l.Endpoint.AccountID},
 		{statePending, trueOrEmpty(l.Pending)},
 		{stateLost, trueOrEmpty(l.Lost)},
+		{stateSecret, child.Reveal()},
 	} {
 		if err := gh.SaveState(kv[0], kv[1]); err != nil {
 			return err
@@ -61,6 +65,7 @@ func record(gh *ghaction.Action) token.Record {
 	return token.Record{
 		TokenID: gh.State(stateTokenID), Name: gh.State(stateName), ExpiresAt: gh.State(stateExpiresAt),
 		AccountID: gh.State(stateAccount), Pending: gh.State(statePending), Lost: gh.State(stateLost),
+		Secret: gh.State(stateSecret),
 	}
 }
 
@@ -70,7 +75,7 @@ func runAction(ctx context.Context, gh *ghaction.Action, getenv func(string) str
 	// The parent token is masked before anything else is written, so not
 	// even a message about a wrong input can show it.
 	gh.Mask(gh.Input("api-token"))
-	if err := saveLedger(gh, mint.Ledger{}); err != nil {
+	if err := saveLedger(gh, mint.Ledger{}, token.Secret{}); err != nil {
 		return err
 	}
 	in, err := actionInputs(gh)
@@ -86,6 +91,9 @@ func runAction(ctx context.Context, gh *ghaction.Action, getenv func(string) str
 		return err
 	}
 	logf := lineLogger(stdout)
+	if req.BrokerURL != nil {
+		return runKeyless(ctx, gh, req, logf)
+	}
 	m := newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), gh.Debugf, logf), logf)
 	switch req.Mode {
 	case token.ModeRevoke:
@@ -111,16 +119,17 @@ func runAction(ctx context.Context, gh *ghaction.Action, getenv func(string) str
 		gh.Mask(s.Reveal())
 		return gh.Err()
 	}
-	m.Record = func(l mint.Ledger) error { return saveLedger(gh, l) }
+	m.Record = func(l mint.Ledger) error { return saveLedger(gh, l, token.Secret{}) }
 	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
 	defer cancel()
-	_, err = m.Mint(ctx, req, func(t mint.Minted) error { return handover(gh, req, t) })
+	_, err = m.Mint(ctx, req, func(t mint.Minted) error { return handover(gh, req, t, "") })
 	return err
 }
 
 // handover gives the masked and recorded token to the job: the outputs,
-// env and summary. An error here makes the lifecycle delete the token.
-func handover(gh *ghaction.Action, req token.Request, t mint.Minted) error {
+// env and summary (rule: the broker's rule that granted it, in keyless
+// mode). An error here makes the lifecycle delete the token.
+func handover(gh *ghaction.Action, req token.Request, t mint.Minted, rule string) error {
 	expires := t.ExpiresOn.UTC().Format(time.RFC3339)
 	type write struct {
 		set         func(name, value string) error
@@ -144,7 +153,7 @@ func handover(gh *ghaction.Action, req token.Request, t mint.Minted) error {
 			return err
 		}
 	}
-	if err := gh.AddStepSummary(summary(t, req.Revoke)); err != nil {
+	if err := gh.AddStepSummary(summary(t, req.Revoke, rule)); err != nil {
 		gh.Warningf("Could not write the job summary: %v", err)
 	}
 	return nil
@@ -169,6 +178,10 @@ func runPost(ctx context.Context, gh *ghaction.Action, stdout io.Writer) error {
 	case c.Mode != token.ModeCreate:
 		fmt.Fprintf(stdout, "mode %s: the main step makes no token, so there is nothing to delete\n", c.Mode)
 		return nil
+	case c.BrokerURL != nil:
+		ctx, cancel := context.WithTimeout(ctx, postDeadline)
+		defer cancel()
+		return runKeylessPost(ctx, gh, c, lineLogger(stdout))
 	case c.Keep && !c.FindByName:
 		gh.Noticef("Token %s is kept (revoke: false); it expires at %s.", c.Token.ID, formatTime(c.Token.ExpiresOn))
 		return nil
@@ -225,7 +238,7 @@ func runContext(getenv func(string) string, suffix string) token.RunContext {
 // summary is the job summary: what was made, never its value. Every text
 // from the API (names) goes through cell or code: it is data, never
 // Markdown.
-func summary(t mint.Minted, revoke bool) string {
+func summary(t mint.Minted, revoke bool, rule string) string {
 	var b strings.Builder
 	b.WriteString("### Cloudflare scoped token\n\n| | |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
@@ -264,6 +277,9 @@ func summary(t mint.Minted, revoke bool) string {
 		row("Revoked", "when the job ends")
 	} else {
 		row("Revoked", "no (revoke: false): lives until it expires")
+	}
+	if rule != "" {
+		row("Granted by", "the broker's rule "+code(rule))
 	}
 	if t.Adopted {
 		row("Note", "the create answer was lost; the token was found by its name and given a new value")

@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
@@ -39,7 +41,8 @@ func cliRequest(fs *flag.FlagSet, inputs func() (token.Inputs, error), mode toke
 
 func runCreate(ctx context.Context, args []string, getenv func(string) string, p *printer) error {
 	fs := flag.NewFlagSet("create", flag.ContinueOnError)
-	lookup := inputFlags(fs, getenv, "api-token", "account-ids", "scopes", "permission", "ttl", "owner", "name", "allowed-ips", "verify", "api-url")
+	lookup := inputFlags(fs, getenv, "api-token", "account-ids", "scopes", "permission", "ttl", "owner", "name", "allowed-ips", "verify", "api-url", "broker-url")
+	subject := registerSubjectFlags(fs)
 	format := fs.String("format", formatText, "output: text (the token alone), json or env")
 	fs.StringVar(format, "f", formatText, "short for --format")
 	fs.BoolVar(&p.verbose, "verbose", false, "log each API call (never a secret)")
@@ -54,6 +57,18 @@ func runCreate(ctx context.Context, args []string, getenv func(string) string, p
 	req, err := cliRequest(fs, lookup, token.ModeCreate, getenv)
 	if err != nil {
 		return err
+	}
+	if req.BrokerURL != nil {
+		t, _, err := mintKeyless(ctx, req, subject, getenv, p)
+		if err != nil {
+			return err
+		}
+		if err := printToken(p, *format, t); err != nil {
+			return errors.Join(err, revokeAtBroker(ctx, req.BrokerURL.String(), broker.Granted{Token: t.Value, TokenID: t.ID, ExpiresAt: t.ExpiresOn}, p.logf))
+		}
+		p.logf("token %s lives until %s; delete it sooner with: cf-scoped-token revoke --broker-url %s (it reads the token from CLOUDFLARE_API_TOKEN)",
+			t.ID, t.ExpiresOn.UTC().Format(time.RFC3339), req.BrokerURL)
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, mainDeadline)
 	defer cancel()
@@ -121,9 +136,14 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 func runRevoke(ctx context.Context, args []string, getenv func(string) string, p *printer) error {
 	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
 	lookup := inputFlags(fs, getenv, "api-token", "token-id", "owner", "account-ids", "api-url")
+	brokerURL := fs.String("broker-url", "", "keyless: delete the token in --token-env through this broker, which made it")
+	tokenEnv := fs.String("token-env", "CLOUDFLARE_API_TOKEN", "keyless: the variable holding the token to delete")
 	fs.BoolVar(&p.verbose, "verbose", false, "log each API call (never a secret)")
-	if err := parseFlags(fs, args, p, "cf-scoped-token revoke --token-id ID [--owner account --account-ids ID]"); err != nil {
+	if err := parseFlags(fs, args, p, "cf-scoped-token revoke --token-id ID [--owner account --account-ids ID]\n       cf-scoped-token revoke --broker-url URL [--token-env CLOUDFLARE_API_TOKEN]"); err != nil {
 		return err
+	}
+	if *brokerURL != "" {
+		return runRevokeKeyless(ctx, *brokerURL, *tokenEnv, getenv, p)
 	}
 	req, err := cliRequest(fs, lookup, token.ModeRevoke, getenv)
 	if err != nil {

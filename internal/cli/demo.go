@@ -22,8 +22,12 @@ import (
 func runDemo(ctx context.Context, args []string, p *printer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.BoolVar(&p.verbose, "verbose", false, "log each API call (never a secret)")
-	if err := parseFlags(fs, args, p, "cf-scoped-token demo"); err != nil {
+	keyless := fs.Bool("keyless", false, "the keyless flow: a local OIDC issuer and a broker, no parent token in the job")
+	if err := parseFlags(fs, args, p, "cf-scoped-token demo [--keyless]"); err != nil {
 		return err
+	}
+	if *keyless {
+		return runKeylessDemo(ctx, p)
 	}
 	apiURL, seeded, stop, err := serveEmulator("127.0.0.1:0")
 	if err != nil {
@@ -86,13 +90,19 @@ func runDemo(ctx context.Context, args []string, p *printer) error {
 	return nil
 }
 
-// demoCall calls an Access endpoint with the child token and checks that
-// it is allowed (2xx) or refused (401 or 403) as expected.
+// demoCall calls the Access groups endpoint of an account with the child
+// token and checks that it is allowed (2xx) or refused (401 or 403) as
+// expected.
 func demoCall(ctx context.Context, apiURL string, child token.Secret, method, account string, allowed bool, what string, say func(string, ...any)) error {
-	url := apiURL + "/accounts/" + account + "/access/groups"
+	return demoRequest(ctx, apiURL+"/accounts/"+account+"/access/groups", child, method, allowed, what, say)
+}
+
+// demoRequest calls an Access endpoint (url) with the child token and
+// checks that it is allowed (2xx) or refused (401 or 403) as expected.
+func demoRequest(ctx context.Context, url string, child token.Secret, method string, allowed bool, what string, say func(string, ...any)) error {
 	var body io.Reader
 	if method == http.MethodPost {
-		body = strings.NewReader(`{"name":"demo","include":[{"everyone":{}}]}`)
+		body = strings.NewReader(`{"name":"demo","domain":"demo.example.com","type":"self_hosted","include":[{"everyone":{}}]}`)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {

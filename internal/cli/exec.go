@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
@@ -44,7 +46,8 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func runExec(ctx context.Context, args []string, getenv func(string) string, p *printer) error {
 	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
-	inputs := inputFlags(fs, getenv, "api-token", "account-ids", "scopes", "permission", "ttl", "owner", "name", "allowed-ips", "verify", "api-url")
+	inputs := inputFlags(fs, getenv, "api-token", "account-ids", "scopes", "permission", "ttl", "owner", "name", "allowed-ips", "verify", "api-url", "broker-url")
+	subject := registerSubjectFlags(fs)
 	fs.BoolVar(&p.verbose, "verbose", false, "log each API call (never a secret)")
 	if err := parseFlagsAndArgs(fs, args, p, execSynopsis); err != nil {
 		return err
@@ -64,23 +67,42 @@ func runExec(ctx context.Context, args []string, getenv func(string) string, p *
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
-	m := newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf)
-	mctx, cancel := context.WithTimeout(ctx, mainDeadline)
-	t, err := m.Mint(mctx, req, func(mint.Minted) error { return nil })
-	cancel()
-	if err != nil {
-		return err
+	var t mint.Minted
+	var remove func() error
+	if req.BrokerURL != nil {
+		var g broker.Granted
+		if t, g, err = mintKeyless(ctx, req, subject, getenv, p); err != nil {
+			return err
+		}
+		remove = func() error { return revokeAtBroker(ctx, req.BrokerURL.String(), g, p.logf) }
+	} else {
+		m := newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf)
+		mctx, cancel := context.WithTimeout(ctx, mainDeadline)
+		t, err = m.Mint(mctx, req, func(mint.Minted) error { return nil })
+		cancel()
+		if err != nil {
+			return err
+		}
+		remove = func() error {
+			out, err := revoke(context.WithoutCancel(ctx), m, t.Endpoint, t.Info)
+			if err == nil && out == mint.NotFound {
+				p.logf("token %s was already gone", t.ID)
+			}
+			return err
+		}
 	}
-	code, runErr := runCommand(command, childEnv(os.Environ(), req.APIToken, tokenEnv(t)), signals, p)
+	// The command gets neither the parent nor the job's OIDC token, which
+	// it has no use for (and which the broker has taken already).
+	withheld := []string{req.APIToken.Reveal()}
+	if subject.env != "" {
+		withheld = append(withheld, strings.TrimSpace(getenv(subject.env)))
+	}
+	code, runErr := runCommand(command, childEnv(os.Environ(), withheld, tokenEnv(t)), signals, p)
 
 	// However the command ended, the token goes — on a context of its own:
 	// the run's may have been cancelled by the signal that ended the command.
-	out, rerr := revoke(context.WithoutCancel(ctx), m, t.Endpoint, t.Info)
-	switch {
-	case rerr != nil:
+	if rerr := remove(); rerr != nil {
 		p.logf("error: %v", rerr)
-	case out == mint.NotFound:
-		p.logf("token %s was already gone", t.ID)
 	}
 	if runErr != nil || code != 0 {
 		return &exitError{code: code, err: runErr}
@@ -128,9 +150,10 @@ func exitStatus(ps *os.ProcessState) int {
 }
 
 // childEnv is the command's environment: this process's, without the
-// parent token — neither its variable nor any other that holds its value —
-// and with the token's variables set.
-func childEnv(environ []string, parent token.Secret, set [][2]string) []string {
+// parent token's variable and without any variable whose value is one of
+// withheld (the parent's, the OIDC token's), and with the token's
+// variables set.
+func childEnv(environ []string, withheld []string, set [][2]string) []string {
 	drop := map[string]bool{EnvName("api-token"): true}
 	for _, kv := range set {
 		drop[kv[0]] = true
@@ -138,7 +161,7 @@ func childEnv(environ []string, parent token.Secret, set [][2]string) []string {
 	out := make([]string, 0, len(environ)+len(set))
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		if drop[name] || value == parent.Reveal() {
+		if drop[name] || value != "" && slices.Contains(withheld, strings.TrimSpace(value)) {
 			continue
 		}
 		out = append(out, kv)

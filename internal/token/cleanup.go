@@ -3,6 +3,7 @@ package token
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -24,6 +25,9 @@ type Record struct {
 	// create answer lost. Either way a token with Name may exist that
 	// TokenID does not name.
 	Pending, Lost string
+	// Secret is the child itself, in keyless mode only: the broker deletes
+	// a token when it is presented with it.
+	Secret string
 }
 
 // Cleanup is a validated post phase: what to delete, with which parent
@@ -43,6 +47,10 @@ type Cleanup struct {
 	// Keep: the user asked for Token.ID to outlive the job (revoke: false)
 	// and main handed it over. Same-named twins are deleted all the same.
 	Keep bool
+	// BrokerURL is set in keyless mode: the child (Child) is deleted through
+	// the broker that made it; there is no parent token.
+	BrokerURL *url.URL
+	Child     Secret
 }
 
 // Nothing reports whether the post phase has nothing to delete.
@@ -77,6 +85,9 @@ func (in Inputs) ParseCleanup(rec Record) (Cleanup, error) {
 	if err != nil {
 		return Cleanup{}, err
 	}
+	if strings.TrimSpace(in.BrokerURL) != "" {
+		return c.keyless(in, rec, revoke)
+	}
 	if c.APIToken, err = ParseAPIToken(in.APIToken); err != nil {
 		return Cleanup{}, err
 	}
@@ -106,6 +117,31 @@ func (in Inputs) ParseCleanup(rec Record) (Cleanup, error) {
 	// main never saw answered reached no step of the job, and would only
 	// outlive it unused.
 	c.Keep = !revoke && rec.TokenID != "" && rec.Pending != "true"
+	return c, nil
+}
+
+// keyless is ParseCleanup's keyless half: main handed over a child the
+// broker made, whose value, id and expiry are in the record.
+func (c Cleanup) keyless(in Inputs, rec Record, revoke bool) (Cleanup, error) {
+	var err error
+	if c.BrokerURL, err = ParseBrokerURL(in.BrokerURL); err != nil {
+		return Cleanup{}, err
+	}
+	switch {
+	case !IsHexID(rec.TokenID):
+		return Cleanup{}, &StateError{Key: "token-id", Problem: "is not a token id (32 lowercase hex characters)"}
+	case rec.Secret == "" || strings.ContainsFunc(rec.Secret, func(r rune) bool { return r <= ' ' || r > '~' }):
+		return Cleanup{}, &StateError{Key: "token-secret", Problem: "is not a token"}
+	case rec.Pending == "true" || rec.Lost == "true":
+		return Cleanup{}, &StateError{Key: "token-pending", Problem: "is set, which keyless mode never does"}
+	}
+	c.FindByName, c.Pending = false, false
+	if rec.ExpiresAt != "" {
+		if c.Token.ExpiresOn, err = time.Parse(time.RFC3339, rec.ExpiresAt); err != nil {
+			return Cleanup{}, &StateError{Key: "token-expires-at", Problem: "is not an RFC 3339 time"}
+		}
+	}
+	c.Token.ID, c.Token.Name, c.Child, c.Keep = rec.TokenID, rec.Name, NewSecret(rec.Secret), !revoke
 	return c, nil
 }
 

@@ -33,6 +33,8 @@ type Inputs struct {
 	Mode       string `env:"MODE" envDefault:"create" help:"create, revoke or sweep"`
 	TokenID    string `env:"TOKEN_ID" help:"id of the token to delete"`
 	APIURL     string `env:"API_URL" envDefault:"https://api.cloudflare.com/client/v4" help:"API base URL"`
+	BrokerURL  string `env:"BROKER_URL" help:"keyless mode: the URL of a cf-scoped-token broker to trade the job's OIDC token at, instead of a parent token"`
+	Audience   string `env:"AUDIENCE" help:"keyless mode: the audience of the OIDC token requested (default: the broker URL)"`
 }
 
 // InputSpec is one input: what the action and the CLI know of it.
@@ -69,6 +71,11 @@ type Request struct {
 	Mode       Mode
 	APIToken   Secret
 	APIURL     *url.URL
+	// BrokerURL is set in keyless mode: the broker to trade the job's OIDC
+	// token at (APIToken is then empty); Audience is the aud that token
+	// must carry.
+	BrokerURL  *url.URL
+	Audience   string
 	Owner      Owner
 	AccountIDs []string
 	Scopes     []Scope
@@ -114,7 +121,7 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 	if r.Mode, err = parseMode(in.Mode); err != nil {
 		return Request{}, err
 	}
-	if r.APIToken, err = ParseAPIToken(in.APIToken); err != nil {
+	if err := r.parseCredential(in); err != nil {
 		return Request{}, err
 	}
 	if r.APIURL, err = ParseAPIURL(in.APIURL); err != nil {
@@ -122,6 +129,11 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 	}
 	if r.Owner, err = parseOwner(in.Owner); err != nil {
 		return Request{}, err
+	}
+	if r.BrokerURL != nil {
+		if err := checkKeyless(in, r); err != nil {
+			return Request{}, err
+		}
 	}
 	if r.Verify, err = ParseBool("verify", in.Verify); err != nil {
 		return Request{}, err
@@ -133,8 +145,10 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 		return Request{}, err
 	}
 
-	// account-ids are needed to create, and to find account-owned tokens.
-	if r.Mode == ModeCreate || r.Owner == OwnerAccount || strings.TrimSpace(in.AccountIDs) != "" {
+	// account-ids are needed to create (but for keyless mode, where none
+	// means every account the broker's rule grants), and to find
+	// account-owned tokens.
+	if r.Mode == ModeCreate && r.BrokerURL == nil || r.Owner == OwnerAccount || strings.TrimSpace(in.AccountIDs) != "" {
 		if r.AccountIDs, err = ParseAccountIDs(in.AccountIDs); err != nil {
 			return Request{}, err
 		}
@@ -171,6 +185,78 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// parseCredential reads what the run authenticates with: a parent token
+// (direct mode) or a broker (keyless mode), exactly one of them.
+func (r *Request) parseCredential(in Inputs) error {
+	var err error
+	switch parent, brokerURL := strings.TrimSpace(in.APIToken), strings.TrimSpace(in.BrokerURL); {
+	case parent != "" && brokerURL != "":
+		return inputErrorf("broker-url", "either api-token (a parent token: direct mode) or broker-url (keyless mode), not both",
+			"is given together with api-token")
+	case brokerURL != "":
+		if r.BrokerURL, err = ParseBrokerURL(brokerURL); err != nil {
+			return err
+		}
+		if r.Audience, err = parseAudience(in.Audience, r.BrokerURL); err != nil {
+			return err
+		}
+		return nil
+	case parent == "":
+		return inputErrorf("api-token", "a Cloudflare API token that may create tokens, passed from a secret (api-token: ${{ secrets.CLOUDFLARE_PARENT_TOKEN }}), or broker-url for keyless mode",
+			"is empty, and so is broker-url")
+	}
+	r.APIToken, err = ParseAPIToken(in.APIToken)
+	if err == nil && strings.TrimSpace(in.Audience) != "" {
+		return inputErrorf("audience", "audience only with broker-url (keyless mode)", "is given without broker-url")
+	}
+	return err
+}
+
+// checkKeyless holds the inputs that the broker decides to their
+// defaults: in keyless mode it picks the endpoint and names the token, and
+// only mode create makes sense (revoke and sweep need a parent token).
+func checkKeyless(in Inputs, r Request) error {
+	const why = "with broker-url the broker decides it"
+	defaultAPIURL := inputDefault("api-url")
+	switch {
+	case r.Mode != ModeCreate:
+		return inputErrorf("mode", "create with broker-url (keyless mode): revoke and sweep need a parent token", "is %s", r.Mode)
+	case r.Owner != OwnerUser:
+		return inputErrorf("owner", "its default, user, "+why+" (a rule's grant names the owner)", "is %s", r.Owner)
+	case r.APIURL.String() != defaultAPIURL:
+		return inputErrorf("api-url", "its default, "+defaultAPIURL+", "+why, "is %s", clip(r.APIURL.String()))
+	case strings.TrimSpace(in.Name) != "":
+		return inputErrorf("name", "empty with broker-url: "+why+" (cf-scoped-token, the repository and the run)", "is given")
+	case strings.TrimSpace(in.TokenID) != "":
+		return inputErrorf("token-id", "token-id only with mode: revoke", "is given")
+	}
+	return nil
+}
+
+// inputDefault is an input's default, from the table.
+func inputDefault(name string) string {
+	for _, s := range InputSpecs() {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	return ""
+}
+
+// parseAudience reads the audience input: the aud of the OIDC token the job
+// asks for, which must equal the broker's; empty means the broker's URL.
+func parseAudience(s string, brokerURL *url.URL) (string, error) {
+	const accepted = "the audience the broker accepts (its --audience or the policy's audience), printable, no spaces, at most 256 characters; empty: the broker-url"
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return brokerURL.String(), nil
+	}
+	if len(s) > 256 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || !unicode.IsPrint(r) }) {
+		return "", inputErrorf("audience", accepted, "%q is not an audience", clip(s))
+	}
+	return s, nil
 }
 
 // ParseAPIToken reads the parent token. It must be one run of visible

@@ -787,3 +787,52 @@ func TestParseAPIURL(t *testing.T) {
 		})
 	}
 }
+
+// TestParseKeyless: broker-url stands in for api-token (exactly one of
+// them); with it, account-ids may be empty, the audience defaults to the
+// broker's URL, and the inputs the broker decides stay at their defaults.
+func TestParseKeyless(t *testing.T) {
+	t.Parallel()
+	keyless := func(edit func(*Inputs)) Inputs {
+		in := defaultInputs(t)
+		in.APIToken, in.AccountIDs, in.BrokerURL = "", "", "https://cf-broker.example.com/"
+		if edit != nil {
+			edit(&in)
+		}
+		return in
+	}
+	r, err := keyless(nil).Parse(testRunContext())
+	mustNoError(t, err)
+	if r.BrokerURL.String() != "https://cf-broker.example.com" || r.Audience != "https://cf-broker.example.com" || !r.APIToken.IsZero() || r.AccountIDs != nil {
+		t.Errorf("keyless request %+v", r)
+	}
+	r, err = keyless(func(in *Inputs) { in.Audience = "cf-broker"; in.AccountIDs = acctA }).Parse(testRunContext())
+	mustNoError(t, err)
+	if r.Audience != "cf-broker" || len(r.AccountIDs) != 1 {
+		t.Errorf("audience %q, accounts %v", r.Audience, r.AccountIDs)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Inputs)
+		input string
+	}{
+		{"both credentials", func(in *Inputs) { in.APIToken = "parent-token-for-tests" }, "broker-url"},
+		{"neither", func(in *Inputs) { in.BrokerURL = "" }, "api-token"},
+		{"http off loopback", func(in *Inputs) { in.BrokerURL = "http://cf-broker.example.com" }, "broker-url"},
+		{"owner account", func(in *Inputs) { in.Owner = "account"; in.AccountIDs = acctA }, "owner"},
+		{"another api-url", func(in *Inputs) { in.APIURL = "https://cf-proxy.example.com/client/v4" }, "api-url"},
+		{"a name", func(in *Inputs) { in.Name = "deploy" }, "name"},
+		{"mode sweep", func(in *Inputs) { in.Mode = "sweep" }, "mode"},
+		{"mode revoke", func(in *Inputs) { in.Mode = "revoke"; in.TokenID = acctA }, "mode"},
+		{"an audience with a space", func(in *Inputs) { in.Audience = "cf broker" }, "audience"},
+		{"audience without broker-url", func(in *Inputs) {
+			in.BrokerURL, in.APIToken, in.AccountIDs, in.Audience = "", "parent-token-for-tests", acctA, "x"
+		}, "audience"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := keyless(tc.edit).Parse(testRunContext())
+			_ = wantInputError(t, err, tc.input)
+		})
+	}
+}

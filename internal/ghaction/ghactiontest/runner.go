@@ -63,6 +63,16 @@ type Runner struct {
 	// ACTIONS_ID_TOKEN_REQUEST_URL). The file-command paths, GITHUB_ACTIONS and HOME are always the
 	// simulation's own.
 	GitHub map[string]string
+	// IDToken, when set, is the job's OIDC token endpoint (the local issuer's, in tests): the
+	// simulation then sets ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN, as the runner does only for a
+	// job with "permissions: id-token: write" (reference/oidc.md §1). Nil: the variables are
+	// absent, as for a job without that permission or a pull request from a fork.
+	IDToken *IDTokenEndpoint
+}
+
+// IDTokenEndpoint is where a job asks for its OIDC token, and with what bearer.
+type IDTokenEndpoint struct {
+	URL, Token string
 }
 
 // Step is the step that uses the action: its with: and env: maps.
@@ -248,6 +258,10 @@ func (r *Runner) newJob() (*jobDirs, error) {
 	js.github["GITHUB_WORKSPACE"] = js.workspace
 	js.github["GITHUB_EVENT_PATH"] = filepath.Join(js.workflow, "event.json")
 	maps.Copy(js.github, r.GitHub)
+	if r.IDToken != nil {
+		js.github["ACTIONS_ID_TOKEN_REQUEST_URL"] = r.IDToken.URL
+		js.github["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = r.IDToken.Token
+	}
 	if err := writeEvent(js.github); err != nil {
 		js.cleanup()
 		return nil, err

@@ -1,0 +1,110 @@
+package ghaction_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+)
+
+// issuer serves a local GitHub-shaped OIDC issuer with one job.
+func issuer(t *testing.T) (*oidcissuer.Issuer, oidcissuer.Job) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	iss, err := oidcissuer.New("http://" + srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = iss
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return iss, iss.NewJob(map[string]any{"repository": "octo-org/octo-repo"})
+}
+
+func payload(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
+
+// TestRequestIDToken: the token comes for the audience asked, added to the
+// request URL's own query; refusals are typed, and only 502/503/504 may
+// heal.
+func TestRequestIDToken(t *testing.T) {
+	t.Parallel()
+	iss, job := issuer(t)
+	const aud = "https://cf-broker.example.com"
+	jwt, err := ghaction.RequestIDToken(t.Context(), http.DefaultClient, job.RequestURL, job.RequestToken, aud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := payload(t, jwt)
+	if claims["aud"] != aud || claims["repository"] != "octo-org/octo-repo" || claims["iss"] != iss.URL() {
+		t.Errorf("claims %v", claims)
+	}
+
+	_, err = ghaction.RequestIDToken(t.Context(), http.DefaultClient, job.RequestURL, "not-the-bearer", aud)
+	var ie *ghaction.IDTokenError
+	if !errors.As(err, &ie) || ie.Status != http.StatusUnauthorized || ie.Temporary() {
+		t.Errorf("wrong bearer: %v, want a 401 that does not heal", err)
+	}
+	if strings.Contains(err.Error(), job.RequestToken) || strings.Contains(err.Error(), "not-the-bearer") {
+		t.Errorf("the error shows a bearer: %v", err)
+	}
+	for _, status := range []int{502, 503, 504} {
+		iss.Fail(oidcissuer.RouteToken, status, 1)
+		_, err := ghaction.RequestIDToken(t.Context(), http.DefaultClient, job.RequestURL, job.RequestToken, aud)
+		if !errors.As(err, &ie) || ie.Status != status || !ie.Temporary() {
+			t.Errorf("%d: %v, want one that may heal", status, err)
+		}
+	}
+
+	redirect := httptest.NewServer(http.RedirectHandler(job.RequestURL, http.StatusFound))
+	t.Cleanup(redirect.Close)
+	if _, err := ghaction.RequestIDToken(t.Context(), http.DefaultClient, redirect.URL+"/idtoken?api-version=2.0", job.RequestToken, aud); !errors.As(err, &ie) || ie.Status != http.StatusFound {
+		t.Errorf("a redirect was followed (the bearer would go along): %v", err)
+	}
+	noValue := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"value":""}`)) }))
+	t.Cleanup(noValue.Close)
+	if _, err := ghaction.RequestIDToken(t.Context(), http.DefaultClient, noValue.URL+"/x?a=1", job.RequestToken, aud); !errors.As(err, &ie) || ie.Status != 0 {
+		t.Errorf("an answer without a token: %v", err)
+	}
+}
+
+// TestIDTokenRequest: without both variables (no id-token: write, a fork's
+// pull request) there is nothing to ask.
+func TestIDTokenRequest(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		{},
+		{ghaction.IDTokenURLVar: "https://example.com/idtoken?api-version=2.0"},
+		{ghaction.IDTokenTokenVar: "bearer"},
+	} {
+		a := ghaction.New(func(k string) string { return env[k] }, &strings.Builder{})
+		if _, _, err := a.IDTokenRequest(); !errors.Is(err, ghaction.ErrNoIDToken) {
+			t.Errorf("env %v: %v, want ErrNoIDToken", env, err)
+		}
+	}
+	env := map[string]string{ghaction.IDTokenURLVar: "u", ghaction.IDTokenTokenVar: "b"}
+	a := ghaction.New(func(k string) string { return env[k] }, &strings.Builder{})
+	if u, b, err := a.IDTokenRequest(); err != nil || u != "u" || b != "b" {
+		t.Errorf("IDTokenRequest = %q, %q, %v", u, b, err)
+	}
+}
