@@ -68,9 +68,9 @@ type RunContext struct {
 
 // Request is a validated run: every field has been checked.
 type Request struct {
-	Mode       Mode
-	APIToken   Secret
-	APIURL     *url.URL
+	Mode     Mode
+	APIToken Secret
+	APIURL   *url.URL
 	// BrokerURL is set in keyless mode: the broker to trade the job's OIDC
 	// token at (APIToken is then empty); Audience is the aud that token
 	// must carry.
