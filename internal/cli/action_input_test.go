@@ -109,3 +109,22 @@ func TestAction_UnknownScopeNamesTheClosestGroups(t *testing.T) {
 		t.Errorf("%d tokens created", n)
 	}
 }
+
+// TestAction_MessagesSpeakOfInputs: the same messages the CLI says with
+// flags and variables, the action says with its inputs.
+func TestAction_MessagesSpeakOfInputs(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	job := w.run(t, w.with("owner", "account", "account-ids", w.seeded.AccountIDs[0]+","+w.seeded.AccountIDs[1]))
+	errs := job.Main.Annotations("error")
+	const want = "Input owner: account with 2 account ids: an account-owned token belongs to exactly one account. Accepted: one account id with owner: account."
+	if len(errs) != 1 || errs[0].Data != want {
+		t.Fatalf("errors %v, want %q", errs, want)
+	}
+	job = w.run(t, w.with("account-ids", w.seeded.AccountIDs[0], "broker-url", "https://cf-broker.example.com"))
+	errs = job.Main.Annotations("error")
+	if len(errs) != 1 || !strings.Contains(errs[0].Data, "is given together with api-token") || strings.Contains(errs[0].Data, "--") ||
+		strings.Contains(errs[0].Data, "CF_SCOPED_TOKEN") {
+		t.Fatalf("errors %v", errs)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
@@ -208,10 +209,13 @@ func endpointName(ep token.Endpoint) string {
 }
 
 // explain adds what a user can do about an error, by what the client
-// classified it as.
+// classified it as. Its references to inputs (token.Ref) are said in the
+// reader's words by annotation or the CLI's printer.
 func explain(err error) string {
 	var verr *mint.VerifyError
 	var rerr *mint.RevokeError
+	var be *broker.Error
+	ref := token.Ref
 	switch {
 	case errors.As(err, &verr):
 		// Verify is called with the new token, not the parent.
@@ -219,21 +223,29 @@ func explain(err error) string {
 		if !errors.As(err, &rerr) {
 			hint += ", so it was deleted"
 		}
-		return hint + "; set verify: false to hand it out unchecked"
+		return hint + "; set " + ref("verify", "false") + " to hand it out unchecked"
+	case errors.As(err, &be) && be.Code == broker.AccessDenied:
+		return "the broker's policy has no rule for this job's identity (repository, ref, environment, workflow): ask its owner, or run this from the branch or environment a rule names"
+	case errors.As(err, &be) && (be.Code == broker.InvalidScope || be.Code == broker.InvalidTarget):
+		return "the broker's rule does not grant all of it: ask for less (" + ref("scopes") + ", " + ref("account-ids") + "), or have the policy's rule extended"
+	case errors.As(err, &be) && be.Code == broker.InvalidRequest:
+		return "the broker refused the request or the job's OIDC token; its description says which (" + ref("audience") + " must be the broker's, " + ref("ttl") + " at most the rule's max-ttl)"
+	case errors.As(err, &be):
+		return "the broker could not serve the request; it was tried again and may work in a while"
 	case errors.Is(err, token.ErrUnauthorized):
-		return "Cloudflare refused api-token: it is mistyped, expired or deleted, an account-owned token used with owner: user, or limited to other IP addresses than this runner's"
+		return "Cloudflare refused " + ref("api-token") + ": it is mistyped, expired or deleted, an account-owned token used with " + ref("owner", "user") + ", or limited to other IP addresses than " + ref("machine") + "'s"
 	case errors.Is(err, token.ErrForbidden):
-		return `api-token lacks a permission: user-owned tokens need "API Tokens Write" (template "Create Additional Tokens"), account-owned ones "Account API Tokens Write"`
+		return ref("api-token") + ` lacks a permission: user-owned tokens need "API Tokens Write" (template "Create Additional Tokens"), account-owned ones "Account API Tokens Write"`
 	case errors.Is(err, token.ErrPermissionCeiling):
-		return `the parent token may only grant what it holds itself: give api-token these permission groups on these accounts, or ask for fewer scopes`
+		return "the parent token may only grant what it holds itself: give " + ref("api-token") + " these permission groups on these accounts, or ask for fewer " + ref("scopes")
 	case errors.Is(err, token.ErrQuotaExceeded):
-		return `Cloudflare allows 50 tokens per user and 500 per account, expired ones included: run "cf-scoped-token sweep" or delete unused tokens in the dashboard`
+		return "Cloudflare allows 50 tokens per user and 500 per account, expired ones included: delete this tool's expired ones with " + ref("mode", "sweep") + ", or unused tokens in the dashboard"
 	case errors.Is(err, token.ErrRateLimited):
-		return "Cloudflare's rate limit (1200 requests per 5 minutes per token) held for longer than this step waits"
+		return "Cloudflare's rate limit (1200 requests per 5 minutes per token, shared by every job that uses it) held for longer than this step waits"
 	case errors.Is(err, token.ErrUnavailable):
 		return "Cloudflare's API kept failing; try again later (https://www.cloudflarestatus.com)"
 	case errors.Is(err, token.ErrOutcomeUnknown):
-		return "the API did not answer; check the network path to api-url"
+		return "the API did not answer; check the network path to " + ref("api-url")
 	}
 	return ""
 }

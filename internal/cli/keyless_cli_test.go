@@ -90,7 +90,7 @@ func TestKeylessCLI(t *testing.T) {
 			{"an empty variable", nil, []string{"create", "--broker-url", b.url, "--oidc-token-env", "NOPE"}, "error: --oidc-token-env: NOPE is empty or not set"},
 			{"not a JWT", []string{"CF_OIDC=abc"}, []string{"create", "--broker-url", b.url, "--oidc-token-env", "CF_OIDC"}, "error: the OIDC token is not a JWT"},
 			{"a parent too", []string{"CF_SCOPED_TOKEN_API_TOKEN=" + k.seeded.UserToken, "CF_OIDC=a.b.c"},
-				[]string{"create", "--broker-url", b.url, "--oidc-token-env", "CF_OIDC"}, "error: --broker-url: is given together with api-token"},
+				[]string{"create", "--broker-url", b.url, "--oidc-token-env", "CF_OIDC"}, "error: --broker-url: is given together with CF_SCOPED_TOKEN_API_TOKEN"},
 			{"denied", []string{"CF_OIDC=" + k.jwt(t, map[string]any{"ref": "refs/heads/dev"})},
 				[]string{"create", "--broker-url", b.url, "--oidc-token-env", "CF_OIDC"}, `claim ref is "refs/heads/dev"`},
 		} {

@@ -31,30 +31,84 @@ func (p *printer) debugf(format string, args ...any) {
 	}
 }
 
-// fail prints an error and what to do about it.
+// fail prints an error and what to do about it, in the CLI's words.
 func (p *printer) fail(err error) {
 	var ie *token.InputError
 	var ue usageError
+	say := func(format string, args ...any) { p.logf("%s", vocabulary(cliWords).say(fmt.Sprintf(format, args...))) }
 	switch {
 	case errors.As(err, &ie) && ie.Input == "api-token":
 		// The CLI takes the parent token only from the environment.
-		p.logf("error: %s %s", EnvName("api-token"), ie.Problem)
-		p.logf("hint: export %s with a token that may create tokens (\"API Tokens Write\", or \"Account API Tokens Write\" with --owner account)", EnvName("api-token"))
+		say("error: %s %s", EnvName("api-token"), ie.Problem)
+		say("hint: export %s with a token that may create tokens (\"API Tokens Write\", or \"Account API Tokens Write\" with %s), or give %s for keyless mode",
+			EnvName("api-token"), token.Ref("owner", "account"), token.Ref("broker-url"))
 	case errors.As(err, &ie):
-		p.logf("error: --%s: %s", ie.Input, ie.Problem)
+		say("error: %s: %s", token.Ref(ie.Input), ie.Problem)
 		if ie.Accepted != "" {
-			p.logf("hint: accepted: %s", ie.Accepted)
+			say("hint: accepted: %s", ie.Accepted)
 		}
 	case errors.As(err, &ue):
-		p.logf("error: %s", ue.problem)
+		say("error: %s", ue.problem)
 		if ue.hint != "" {
-			p.logf("hint: %s", ue.hint)
+			say("hint: %s", ue.hint)
 		}
 	default:
-		p.logf("error: %v", err)
+		say("error: %v", err)
 		if hint := explain(err); hint != "" {
-			p.logf("hint: %s", hint)
+			say("hint: %s", hint)
 		}
+	}
+}
+
+// vocabulary says the inputs a message refers to (token.Ref) in the words
+// of its reader: the action's inputs, or the CLI's flags and variables.
+// There is one message, and two ways to say its references.
+type vocabulary func(name, value string, set bool) string
+
+// actionWords are the workflow's: "owner: account", "this runner".
+func actionWords(name, value string, set bool) string {
+	switch {
+	case name == "machine":
+		return "this runner"
+	case set:
+		return name + ": " + value
+	}
+	return name
+}
+
+// cliWords are the command line's: "--owner account", the command for a
+// mode, the variable for the parent token, "this machine".
+func cliWords(name, value string, set bool) string {
+	switch {
+	case name == "machine":
+		return "this machine"
+	case name == "api-token":
+		return EnvName(name)
+	case name == "mode" && set:
+		return "cf-scoped-token " + value
+	case name == "mode":
+		return "the command"
+	case set:
+		return "--" + name + " " + value
+	}
+	return "--" + name
+}
+
+// say renders the references of s.
+func (v vocabulary) say(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "‹")
+		j := strings.Index(s, "›")
+		if i < 0 || j < i {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		ref := s[i+len("‹") : j]
+		name, value, set := strings.Cut(ref, "=")
+		b.WriteString(v(name, value, set))
+		s = s[j+len("›"):]
 	}
 }
 
@@ -150,7 +204,8 @@ func aliasesOf(fs *flag.FlagSet, long string) []string {
 	return out
 }
 
-// annotation renders an error for the action's one ::error:: line.
+// annotation renders an error for the action's one ::error:: line, in the
+// workflow's words.
 func annotation(err error) string {
 	var ie *token.InputError
 	if errors.As(err, &ie) {
@@ -158,13 +213,13 @@ func annotation(err error) string {
 		if ie.Accepted != "" {
 			msg += " Accepted: " + ie.Accepted + "."
 		}
-		return msg
+		return vocabulary(actionWords).say(msg)
 	}
 	msg := err.Error()
 	if hint := explain(err); hint != "" {
 		msg += ". " + strings.ToUpper(hint[:1]) + hint[1:] + "."
 	}
-	return msg
+	return vocabulary(actionWords).say(msg)
 }
 
 // printHelp lists a subcommand's flags the way a person reads them: the

@@ -26,6 +26,18 @@ func inputErrorf(input, accepted, format string, args ...any) *InputError {
 	return &InputError{Input: input, Problem: fmt.Sprintf(format, args...), Accepted: accepted}
 }
 
+// Ref names an input, or an input set to a value, inside a message:
+// Ref("owner", "account"). The action shows it as "owner: account", the
+// CLI as "--owner account" (cli's vocabularies): one message, said in the
+// words of whoever reads it. Refs are written ‹name› and ‹name=value›;
+// user text in a message never holds those marks (clip removes them).
+func Ref(name string, value ...string) string {
+	if len(value) == 0 {
+		return "‹" + name + "›"
+	}
+	return "‹" + name + "=" + value[0] + "›"
+}
+
 // Errors the Cloudflare client's answers match (with errors.Is), so that
 // the lifecycle and the messages react to what happened without knowing the
 // API's statuses and codes: the client classifies each answer once.

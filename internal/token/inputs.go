@@ -154,14 +154,14 @@ func (in Inputs) Parse(rc RunContext) (Request, error) {
 		}
 	}
 	if r.Owner == OwnerAccount && len(r.AccountIDs) != 1 {
-		return Request{}, inputErrorf("owner", "one account id with owner: account",
-			"owner: account is given %d account ids; an account-owned token belongs to exactly one account", len(r.AccountIDs))
+		return Request{}, inputErrorf("owner", "one account id with "+Ref("owner", "account"),
+			"account with %d account ids: an account-owned token belongs to exactly one account", len(r.AccountIDs))
 	}
 
 	switch r.Mode {
 	case ModeCreate:
 		if strings.TrimSpace(in.TokenID) != "" {
-			return Request{}, inputErrorf("token-id", "token-id only with mode: revoke", "is set, but mode is create")
+			return Request{}, inputErrorf("token-id", Ref("token-id")+" only with "+Ref("mode", "revoke"), "is given, but a token is being made, not deleted")
 		}
 		lvl, err := ParseLevel("permission", in.Permission)
 		if err != nil {
@@ -193,8 +193,8 @@ func (r *Request) parseCredential(in Inputs) error {
 	var err error
 	switch parent, brokerURL := strings.TrimSpace(in.APIToken), strings.TrimSpace(in.BrokerURL); {
 	case parent != "" && brokerURL != "":
-		return inputErrorf("broker-url", "either api-token (a parent token: direct mode) or broker-url (keyless mode), not both",
-			"is given together with api-token")
+		return inputErrorf("broker-url", "either "+Ref("api-token")+" (a parent token: direct mode) or "+Ref("broker-url")+" (keyless mode), not both",
+			"is given together with %s", Ref("api-token"))
 	case brokerURL != "":
 		if r.BrokerURL, err = ParseBrokerURL(brokerURL); err != nil {
 			return err
@@ -204,12 +204,12 @@ func (r *Request) parseCredential(in Inputs) error {
 		}
 		return nil
 	case parent == "":
-		return inputErrorf("api-token", "a Cloudflare API token that may create tokens, passed from a secret (api-token: ${{ secrets.CLOUDFLARE_PARENT_TOKEN }}), or broker-url for keyless mode",
-			"is empty, and so is broker-url")
+		return inputErrorf("api-token", "a Cloudflare API token that may create tokens, from a secret, or "+Ref("broker-url")+" for keyless mode",
+			"is empty, and so is %s", Ref("broker-url"))
 	}
 	r.APIToken, err = ParseAPIToken(in.APIToken)
 	if err == nil && strings.TrimSpace(in.Audience) != "" {
-		return inputErrorf("audience", "audience only with broker-url (keyless mode)", "is given without broker-url")
+		return inputErrorf("audience", Ref("audience")+" only with "+Ref("broker-url")+" (keyless mode)", "is given without %s", Ref("broker-url"))
 	}
 	return err
 }
@@ -218,19 +218,19 @@ func (r *Request) parseCredential(in Inputs) error {
 // defaults: in keyless mode it picks the endpoint and names the token, and
 // only mode create makes sense (revoke and sweep need a parent token).
 func checkKeyless(in Inputs, r Request) error {
-	const why = "with broker-url the broker decides it"
+	why := "with " + Ref("broker-url") + " the broker decides it"
 	defaultAPIURL := inputDefault("api-url")
 	switch {
 	case r.Mode != ModeCreate:
-		return inputErrorf("mode", "create with broker-url (keyless mode): revoke and sweep need a parent token", "is %s", r.Mode)
+		return inputErrorf("mode", Ref("mode", "create")+" with "+Ref("broker-url")+" (keyless mode): revoke and sweep need a parent token", "is %s", r.Mode)
 	case r.Owner != OwnerUser:
 		return inputErrorf("owner", "its default, user, "+why+" (a rule's grant names the owner)", "is %s", r.Owner)
 	case r.APIURL.String() != defaultAPIURL:
 		return inputErrorf("api-url", "its default, "+defaultAPIURL+", "+why, "is %s", clip(r.APIURL.String()))
 	case strings.TrimSpace(in.Name) != "":
-		return inputErrorf("name", "empty with broker-url: "+why+" (cf-scoped-token, the repository and the run)", "is given")
+		return inputErrorf("name", "empty with "+Ref("broker-url")+": "+why+" (cf-scoped-token, the repository and the run)", "is given")
 	case strings.TrimSpace(in.TokenID) != "":
-		return inputErrorf("token-id", "token-id only with mode: revoke", "is given")
+		return inputErrorf("token-id", Ref("token-id")+" only with "+Ref("mode", "revoke"), "is given")
 	}
 	return nil
 }
@@ -264,7 +264,7 @@ func parseAudience(s string, brokerURL *url.URL) (string, error) {
 // so it is refused here rather than retried against the API. The error
 // never shows the value.
 func ParseAPIToken(s string) (Secret, error) {
-	const accepted = "a Cloudflare API token that may create tokens, passed from a secret (api-token: ${{ secrets.CLOUDFLARE_PARENT_TOKEN }})"
+	const accepted = "a Cloudflare API token that may create tokens, from a secret"
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return Secret{}, inputErrorf("api-token", accepted, "is empty")
@@ -361,10 +361,10 @@ func ParseAccountIDs(s string) ([]string, error) {
 func ParseTokenID(s string) (string, error) {
 	id := strings.TrimSpace(s)
 	if id == "" {
-		return "", inputErrorf("token-id", "the token-id output of the step that created the token", "is empty, but mode is revoke")
+		return "", inputErrorf("token-id", "the id of the token to delete, as its create gave it", "is empty")
 	}
 	if !IsHexID(id) {
-		return "", inputErrorf("token-id", "a token id of 32 lowercase hex characters (the token-id output)", "%q is not a token id", clip(id))
+		return "", inputErrorf("token-id", "a token id of 32 lowercase hex characters, as its create gave it", "%q is not a token id", clip(id))
 	}
 	return id, nil
 }
@@ -606,6 +606,7 @@ func clip(s string) string {
 	if LooksLikeSecret(s) {
 		return "(a value that looks like an API token, not shown)"
 	}
+	s = strings.NewReplacer("‹", "<", "›", ">").Replace(s) // the marks of Ref are the messages' own
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

@@ -64,8 +64,10 @@ pm() {
 		--runtime "$runc" --cgroup-manager=cgroupfs "$@"
 }
 emu_pid=
+broker_pid=
 cleanup() {
 	if [ -n "$emu_pid" ]; then kill "$emu_pid" 2>/dev/null || true; fi
+	if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; fi
 	# The storage root holds gigabytes of vfs layers: it goes even with KEEP (logs and files stay).
 	pm rm -a -f >/dev/null 2>&1 || true
 	chmod -R u+w "$work/storage" 2>/dev/null || true
@@ -146,7 +148,8 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for try in 1 2 3 4 5; do
 	port=$((20000 + RANDOM % 40000))
 	port_free "$port" || continue
-	"$bin" emulator --listen "127.0.0.1:$port" >"$work/emulator.out" 2>"$work/emulator.err" &
+	# --oidc: a local OIDC issuer beside it, shaped like GitHub's, for the keyless run below.
+	"$bin" emulator --listen "127.0.0.1:$port" --oidc --oidc-listen 127.0.0.1:0 >"$work/emulator.out" 2>"$work/emulator.err" &
 	emu_pid=$!
 	for _ in $(seq 100); do
 		grep -q '^# the emulator serves' "$work/emulator.out" 2>/dev/null && break
@@ -390,6 +393,65 @@ parent_checks post
 code=$(api GET "/user/tokens/$token_id" "$parent")
 [ "$code" = 404 ] || fail "after post, GET /user/tokens/$token_id: $code, want 404: $(cat "$work/api.body")"
 say "post: exit 0 in ${post_ms} ms; GET /user/tokens/$token_id now answers 404"
+
+# keyless: no api-token in the step; the job's OIDC token (from the host's local issuer, as a runner
+# gives it to a job with "permissions: id-token: write") is traded at a broker on the host.
+issuer=$(emu CF_EMULATOR_OIDC_ISSUER)
+id_url=$(emu ACTIONS_ID_TOKEN_REQUEST_URL)
+id_bearer=$(emu ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+[ -n "$issuer" ] && [ -n "$id_url" ] && [ -n "$id_bearer" ] || fail "the emulator printed no OIDC issuer or job variables"
+cat >"$work/policy.yaml" <<POLICY
+audience: https://cf-broker.container-test
+issuers:
+  github: $issuer
+rules:
+  - name: container-test
+    issuer: github
+    claims:
+      repository_owner_id: "46576199"
+      repository_id: "1104004353"
+      ref: refs/heads/main
+    grant:
+      account-ids: [$account]
+      scopes: [organizations:read]
+      max-ttl: 1h
+POLICY
+CF_SCOPED_TOKEN_API_TOKEN=$parent "$bin" broker --policy "$work/policy.yaml" --listen 127.0.0.1:0 --api-url "$api_url" \
+	>"$work/broker.audit" 2>"$work/broker.err" &
+broker_pid=$!
+for _ in $(seq 200); do
+	grep -q 'listening on http://' "$work/broker.err" 2>/dev/null && break
+	kill -0 "$broker_pid" 2>/dev/null || break
+	sleep 0.1
+done
+broker_url=$(grep -Eo 'listening on http://[0-9.:]+' "$work/broker.err" | head -1 | cut -d' ' -f3)
+[ -n "$broker_url" ] || { cat "$work/broker.err" >&2; fail "the broker did not start"; }
+say "broker at $broker_url (pid $broker_pid), issuer $issuer"
+keyless_with=(broker-url="$broker_url" audience=https://cf-broker.container-test ttl=15m)
+mapfile -d '' -t keyless_env < <(input_env "${keyless_with[@]}")
+id_env=(ACTIONS_ID_TOKEN_REQUEST_URL="$id_url" ACTIONS_ID_TOKEN_REQUEST_TOKEN="$id_bearer")
+stage kmain "$entrypoint" "${keyless_env[@]}" "${id_env[@]}"
+show kmain
+[ "$rc" = 0 ] || fail "keyless main exited $rc"
+ktoken=$(fc "$F_OUTPUT" token) && ktoken_id=$(fc "$F_OUTPUT" token-id) || fail "keyless main: outputs missing"
+mask_checks kmain "$ktoken" "keyless child token"
+parent_checks kmain
+grep -qxF -- "::add-mask::$id_bearer" "$work/kmain.stdout" || fail "keyless main: the job's id-token bearer was not masked"
+! grep -qF -- "$parent" "$work/kmain.stdout" "$work/kmain.stderr" || fail "keyless main: the parent token reached the job"
+grep -q '"event":"token.mint"' "$work/broker.audit" || fail "keyless main: the broker logged no mint"
+code=$(api GET "/user/tokens/$ktoken_id" "$parent")
+[ "$code" = 200 ] || fail "keyless: the broker's token $ktoken_id does not exist: $code"
+mapfile -t kstate_keys < <(fc "$F_STATE" | sort -u)
+kpost_state=()
+for k in "${kstate_keys[@]}"; do kpost_state+=("STATE_$k=$(fc "$F_STATE" "$k")"); done
+stage kpost "$post_entrypoint" "${kpost_state[@]}" "${keyless_env[@]}" "${id_env[@]}"
+show kpost
+[ "$rc" = 0 ] || fail "keyless post exited $rc"
+mask_checks kpost "$ktoken" "keyless child token"
+code=$(api GET "/user/tokens/$ktoken_id" "$parent")
+[ "$code" = 404 ] || fail "after keyless post, GET /user/tokens/$ktoken_id: $code, want 404"
+grep -q '"event":"token.revoke"' "$work/broker.audit" || fail "keyless post: the broker logged no revoke"
+say "keyless: main got token $ktoken_id from the broker with no Cloudflare secret in the step; post had the broker delete it"
 
 # bad input: one ::error:: naming the input, exit 1, no token made
 code=$(api GET /user/tokens "$parent")
