@@ -127,3 +127,46 @@ func TestSchemaRefusesWhatParseRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployedPolicy: the policy the Kubernetes manifests ship (the
+// ConfigMap's policy.yaml) loads, as the broker would load it at start,
+// and passes the schema.
+func TestDeployedPolicy(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kubernetes", "configmap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	src, ok := cm.Data["policy.yaml"]
+	if !ok {
+		t.Fatal("the ConfigMap has no policy.yaml")
+	}
+	p, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatalf("the deployed policy does not load:\n%v", err)
+	}
+	if p.Audience == "" || len(p.Rules) == 0 {
+		t.Errorf("the deployed policy has no audience or no rules: %+v", p)
+	}
+	var doc any
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compileSchema(t).Validate(inst); err != nil {
+		t.Errorf("the deployed policy fails the schema: %v", err)
+	}
+}
