@@ -300,8 +300,8 @@ func cloudRunPromises() []promise {
 						return fmt.Errorf("cloud run: env %s: a credential's name", e.Name)
 					case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
 						return fmt.Errorf("cloud run: env %s: taken from Secret Manager", e.Name)
-					case looksLikeToken(e.Value):
-						return fmt.Errorf("cloud run: env %s: the value looks like an API token", e.Name)
+					case !allowedEnv[e.Name]:
+						return fmt.Errorf("cloud run: env %s: not one of the variables the broker may be given", e.Name)
 					}
 				}
 				return nil

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -66,14 +67,7 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) error {
 	if s.mintSleep != nil {
 		return s.mintSleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return retry.Sleep(ctx, d)
 }
 
 // Wait blocks until the background clean-ups of failed exchanges are done

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 )
 
@@ -37,29 +38,7 @@ type testEnv struct {
 	srv  *httptest.Server
 	seed emulator.Seeded
 	api  string // srv.URL + BasePath
-	now  *clock
-}
-
-// clock is a settable time source for SetNow.
-type clock struct {
-	ch chan time.Time // holds the current time; a 1-slot channel is a race-free box
-}
-
-func newClock(t time.Time) *clock {
-	c := &clock{ch: make(chan time.Time, 1)}
-	c.ch <- t
-	return c
-}
-
-func (c *clock) Now() time.Time {
-	t := <-c.ch
-	c.ch <- t
-	return t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	t := <-c.ch
-	c.ch <- t.Add(d)
+	now  *clocktest.Clock
 }
 
 // t0 is the fixed start of every test clock.
@@ -70,7 +49,7 @@ var t0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
 func mustServe(tb testing.TB) *testEnv {
 	tb.Helper()
 	e := emulator.New()
-	c := newClock(t0)
+	c := clocktest.New(t0)
 	e.SetNow(c.Now)
 	seed := emulator.Seed(e)
 	srv := httptest.NewServer(e)

@@ -14,30 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 )
-
-// clock is a settable time source.
-type clock struct {
-	ch chan time.Time // holds the current time; a 1-slot channel is a race-free box
-}
-
-func newClock(t time.Time) *clock {
-	c := &clock{ch: make(chan time.Time, 1)}
-	c.ch <- t
-	return c
-}
-
-func (c *clock) Now() time.Time {
-	t := <-c.ch
-	c.ch <- t
-	return t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	t := <-c.ch
-	c.ch <- t.Add(d)
-}
 
 // t0 is the fixed start of every test clock.
 var t0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
@@ -49,14 +28,14 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 type testIssuer struct {
 	iss *oidcissuer.Issuer
 	srv *httptest.Server
-	now *clock
+	now *clocktest.Clock
 }
 
 // mustStart serves a new issuer at the server's URL plus path ("" or e.g. "/org/<uuid>").
 func mustStart(tb testing.TB, path string) *testIssuer {
 	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	c := newClock(t0)
+	c := clocktest.New(t0)
 	iss, err := oidcissuer.New("http://"+srv.Listener.Addr().String()+path, oidcissuer.WithNow(c.Now))
 	if err != nil {
 		tb.Fatal(err)

@@ -12,34 +12,13 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcverify"
 )
 
 // aud is the broker's audience in every test.
 const aud = "https://broker.acme.example"
-
-// clock is a settable time source shared by the issuer and the verifier.
-type clock struct {
-	ch chan time.Time // holds the current time; a 1-slot channel is a race-free box
-}
-
-func newClock(t time.Time) *clock {
-	c := &clock{ch: make(chan time.Time, 1)}
-	c.ch <- t
-	return c
-}
-
-func (c *clock) Now() time.Time {
-	t := <-c.ch
-	c.ch <- t
-	return t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	t := <-c.ch
-	c.ch <- t.Add(d)
-}
 
 // t0 is the fixed start of every test clock.
 var t0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
@@ -48,7 +27,7 @@ var t0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
 type env struct {
 	iss *oidcissuer.Issuer
 	srv *httptest.Server
-	now *clock
+	now *clocktest.Clock
 	v   *oidcverify.Verifier
 }
 
@@ -56,7 +35,7 @@ type env struct {
 func mustEnv(tb testing.TB, edit ...func(*oidcverify.Config)) *env {
 	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	c := newClock(t0)
+	c := clocktest.New(t0)
 	iss, err := oidcissuer.New("http://"+srv.Listener.Addr().String(), oidcissuer.WithNow(c.Now))
 	if err != nil {
 		tb.Fatal(err)
