@@ -192,9 +192,12 @@ var (
 	causeName = regexp.MustCompile(`"` + regexp.QuoteMeta(strings.TrimSpace(token.NamePrefix)) + ` [^"]*"`)
 	causeID   = regexp.MustCompile(`[0-9a-f]{32}`)
 	causeTime = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	causeTry  = regexp.MustCompile(`after \d+ attempts`)
+	causeWait = regexp.MustCompile(`retry after \d+s`)
 )
 
-// cause says why a stage failed: its first ::error:: with ids, names and times elided, or
+// cause says why a stage failed: its first ::error:: with ids, names, times, attempts and
+// waits elided, or
 // how it ended when it wrote none.
 func cause(st *ghactiontest.Stage) string {
 	errs := st.Annotations("error")
@@ -210,6 +213,8 @@ func cause(st *ghactiontest.Stage) string {
 	msg := strings.ReplaceAll(errs[0].Data, "\n", " ")
 	msg = causeName.ReplaceAllString(msg, "{name}")
 	msg = causeID.ReplaceAllString(msg, "{id}")
+	msg = causeTry.ReplaceAllString(msg, "after {n} attempts")
+	msg = causeWait.ReplaceAllString(msg, "retry after {n}s")
 	return causeTime.ReplaceAllString(msg, "{time}")
 }
 
@@ -231,7 +236,7 @@ func (r *scaleResult) markdown() string {
 			r.orphansFromPost, r.orphans-r.orphansFromPost)
 	}
 	if len(r.causes) > 0 {
-		fmt.Fprintln(&b, "| failed steps | why (the first ::error::, ids, names and times elided) |")
+		fmt.Fprintln(&b, "| failed steps | why (the first ::error::; ids, names, times, attempts and waits elided) |")
 		fmt.Fprintln(&b, "|---|---|")
 		causes := slices.SortedFunc(maps.Keys(r.causes), func(a, b string) int {
 			return cmp.Or(r.causes[b]-r.causes[a], strings.Compare(a, b))

@@ -75,9 +75,12 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 		}
 		if ctx.Err() != nil {
 			if last != nil {
-				return errors.Join(ctx.Err(), fmt.Errorf("gave up after %d attempts; the last answer: %w", n-1, last))
+				return fmt.Errorf("%w after %d attempts; the last answer: %w", ctx.Err(), n-1, last)
 			}
-			return errors.Join(ctx.Err(), err)
+			if errors.Is(err, ctx.Err()) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
 		last = err
 		v := judge(err)
@@ -92,7 +95,7 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 			p.Progress(n, attempts, err, wait)
 		}
 		if serr := p.Wait(ctx, wait); serr != nil {
-			return errors.Join(serr, fmt.Errorf("gave up after %d attempts; the last answer: %w", n, err))
+			return fmt.Errorf("%w after %d attempts; the last answer: %w", serr, n, err)
 		}
 	}
 }

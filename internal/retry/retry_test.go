@@ -128,6 +128,10 @@ func TestDo(t *testing.T) {
 		if calls != 7 || !errors.Is(err, context.Canceled) || !errors.Is(err, errFlaky) {
 			t.Errorf("Do = %v after %d calls, want the deadline and the last answer after 7", err, calls)
 		}
+		// One line: it becomes one ::error::, whose text a runner shows as it is.
+		if want := "context canceled after 6 attempts; the last answer: flaky"; err == nil || err.Error() != want {
+			t.Errorf("Do = %q, want %q", err, want)
+		}
 		if len(w) != 6 || w[0] != 7*time.Second {
 			t.Errorf("waits %v, want six of the 7s the server asked for", w)
 		}
