@@ -331,7 +331,7 @@ func jenkinsJobs(src []byte) ([]ciJob, error) {
 	return jobs, nil
 }
 
-// groovyString reads the single-quoted Groovy string literal (''' or ')
+// groovyString reads the single-quoted Groovy string literal (in three quotes or one)
 // that starts at s[i], with Groovy's escapes, and returns its value and the
 // index after it. A double-quoted one is refused: Groovy interpolates it,
 // so a secret in it would be on the command line.
