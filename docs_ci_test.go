@@ -150,8 +150,11 @@ func buildkiteJobs(src []byte) ([]ciJob, error) {
 			cmds = st["command"]
 		}
 		lines, err := stringList(cmds)
-		if err != nil || len(lines) == 0 {
-			return nil, fmt.Errorf("step %d (%s): no command: %v", i, label, err)
+		if err != nil {
+			return nil, fmt.Errorf("step %d (%s): %w", i, label, err)
+		}
+		if len(lines) == 0 {
+			return nil, fmt.Errorf("step %d (%s): no command", i, label)
 		}
 		script := strings.Join(lines, "\n")
 		if buildkiteDollar.MatchString(strings.ReplaceAll(script, "$$", "")) {
@@ -222,9 +225,9 @@ func circleciJobs(src []byte) ([]ciJob, error) {
 					name, params = k, v
 				}
 			}
-			switch {
-			case name == "checkout":
-			case name == "run":
+			switch name {
+			case "checkout":
+			case "run":
 				st := ciStep{Shell: shellPOSIX}
 				switch p := params.(type) {
 				case string:
@@ -516,7 +519,9 @@ func TestCICookbook(t *testing.T) {
 		{"docs/examples/macos-windows.yml", githubJobs},
 	}
 	var jobs []ciJob
+	var paths []string
 	for _, f := range files {
+		paths = append(paths, f.path)
 		src, err := os.ReadFile(f.path)
 		if err != nil {
 			t.Fatal(err)
@@ -639,6 +644,19 @@ func TestCICookbook(t *testing.T) {
 		} {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("release.yml no longer has %s", want)
+			}
+		}
+		// Every asset name the docs give is one release.yml makes.
+		named := regexp.MustCompile(`cf-scoped-token_[a-z0-9]+_[a-z0-9]+(\.exe)?`)
+		for _, f := range append([]string{"README.md"}, paths...) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range named.FindAllString(string(src), -1) {
+				if !releaseAsset.MatchString(name) {
+					t.Errorf("%s names %s, which no release has", f, name)
+				}
 			}
 		}
 	})

@@ -79,6 +79,26 @@ func TestReadmeBlocks(t *testing.T) {
 			}
 		}
 	}
+	// go install names this module.
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := strings.Fields(strings.SplitN(string(mod), "\n", 2)[0])[1]
+	var installs int
+	for _, b := range blocks {
+		for _, words := range shellCommands(b.Text) {
+			if len(words) >= 3 && words[0] == "go" && words[1] == "install" {
+				installs++
+				if pkg, _, _ := strings.Cut(words[2], "@"); pkg != module {
+					t.Errorf("README.md:%d: go install %s; the module is %s", b.Line, words[2], module)
+				}
+			}
+		}
+	}
+	if installs == 0 {
+		t.Error("README.md no longer says how to go install the binary")
+	}
 	if shells < 10 {
 		t.Errorf("README.md has %d shell blocks; the test expects its walk-through and recipes (at least 10)", shells)
 	}

@@ -256,13 +256,23 @@ func (inv invocation) flagValue(name string) string {
 	return ""
 }
 
-// invocations finds the cf-scoped-token commands of a script (also one
-// called by a path, .bin/cf-scoped-token). exec's flags end at "--",
-// which the docs always write.
+// isBinary reports whether a word names cf-scoped-token: the command, a
+// path to it (.bin/cf-scoped-token), or its image
+// (ghcr.io/cf-scoped-token/cf-scoped-token:v1.0.0, whose entrypoint it is).
+func isBinary(word string) bool {
+	base := path.Base(word)
+	if i := strings.IndexAny(base, ":@"); i >= 0 {
+		base = base[:i]
+	}
+	return base == "cf-scoped-token"
+}
+
+// invocations finds the cf-scoped-token commands of a script (isBinary).
+// exec's flags end at "--", which the docs always write.
 func invocations(script string) ([]invocation, error) {
 	var out []invocation
 	for _, words := range shellCommands(script) {
-		k := slices.IndexFunc(words, func(w string) bool { return path.Base(w) == "cf-scoped-token" })
+		k := slices.IndexFunc(words, isBinary)
 		if k < 0 || k+1 >= len(words) {
 			continue
 		}
