@@ -778,3 +778,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// TestTerraformExample checks docs/terraform/main.tf is valid, formatted
+// HCL with terraform fmt, where terraform is installed (its provider, for
+// validate, would need the registry).
+func TestTerraformExample(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "terraform")
+	env := []string{"PATH=" + systemPath(), "HOME=" + t.TempDir(), "CHECKPOINT_DISABLE=1"}
+	if out, err := runShell(t.Context(), ".", env, "terraform", "fmt", "-check", "-diff", "docs/terraform"); err != nil {
+		t.Errorf("terraform fmt -check docs/terraform: %v\n%s", err, out)
+	}
+}
