@@ -18,9 +18,19 @@ import (
 )
 
 // TestMain registers the real main as the cf-scoped-token command of the
-// scripts in testdata/script, as age's cmd/age tests do with theirs.
+// scripts in testdata/script, as age's cmd/age tests do with theirs, and
+// removes the docs tests' binary once every test is done.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){cli.Name: main})
+	testscript.Main(cleanupM{m}, map[string]func(){cli.Name: main})
+}
+
+// cleanupM runs the tests, then removes what they left for one another.
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
+	removeDocsBinary()
+	return code
 }
 
 type emulatorKey struct{}
