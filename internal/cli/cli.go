@@ -71,7 +71,8 @@ Examples:
     $ cf-scoped-token revoke --token-id "$CF_SCOPED_TOKEN_ID"
 
 Exit codes: 0 done; 1 an error (one line, and a hint); exec: its command's
-exit code, 128+signal when a signal ended it, 127 when it was not found.
+exit code, 128+signal when a signal ended it, 126 when it could not be run,
+127 when it was not found.
 
 In GitHub Actions, use the action (action.yml); it runs this binary as
 "cf-scoped-token action" and, when the job ends, as cf-scoped-token-post.

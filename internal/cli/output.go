@@ -253,5 +253,11 @@ func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
 		}
 		fmt.Fprintf(w, "        env: %s\n", EnvName(f.Name))
 	})
-	fmt.Fprintf(w, "\nThe parent token is read from %s only.\n", EnvName("api-token"))
+	switch {
+	case fs.Lookup("api-token") == nil: // the command needs no parent token
+	case fs.Lookup("api-token-file") != nil:
+		fmt.Fprintf(w, "\nThe parent token is read from %s or --api-token-file, never from a flag.\n", EnvName("api-token"))
+	default:
+		fmt.Fprintf(w, "\nThe parent token is read from %s only.\n", EnvName("api-token"))
+	}
 }
