@@ -27,12 +27,13 @@ import (
 // runs them; TestReadmeBlocks fails on a shell block in any other section,
 // so that no command gets into the README untested by oversight.
 var readmeShellSections = map[string]string{
-	"":                       "not here: go run . demo is the demo testdata/script/emulator_demo.txtar runs; go test runs this",
-	"Install":                "not here: it needs the Go module proxy, GitHub's releases, Sigstore and a registry",
-	"Try it locally":         "TestReadmeTryItLocally",
-	"Terraform and wrangler": "TestReadmeBlocks",
-	"The parent secret":      "TestReadmeParentSecret",
-	"Container":              "not here: .ci/run runs test/container/run.sh itself",
+	"":                                     "not here: go run . demo is the demo testdata/script/emulator_demo.txtar runs; go test runs this",
+	"Install":                              "not here: it needs the Go module proxy, GitHub's releases, Sigstore and a registry",
+	"Try it locally":                       "TestReadmeTryItLocally",
+	"Keyless (no Cloudflare secret in CI)": "not here: go run . demo --keyless is the demo testdata/script/emulator_demo.txtar runs",
+	"Terraform and wrangler":               "TestReadmeBlocks",
+	"The parent secret":                    "TestReadmeParentSecret",
+	"Container":                            "not here: .ci/run runs test/container/run.sh itself",
 }
 
 func readme(t *testing.T) []mdBlock {
@@ -77,6 +78,7 @@ func TestReadmeBlocks(t *testing.T) {
 			for _, s := range yamlStrings(doc) {
 				checkFlags(t, fc, fmt.Sprintf("README.md:%d", b.Line), s)
 			}
+			checkActionInputs(t, fmt.Sprintf("README.md:%d", b.Line), doc)
 		}
 	}
 	// go install names this module.
@@ -158,6 +160,45 @@ func checkFlags(t *testing.T, fc *flagChecker, where, script string) {
 }
 
 // yamlStrings is every string in a decoded YAML document.
+// checkActionInputs fails on a step of a YAML block that uses the action
+// with an input action.yml does not declare (actionlint checks the workflows
+// in docs/examples; the README's blocks are fragments it cannot read).
+func checkActionInputs(t *testing.T, where string, doc any) {
+	t.Helper()
+	b, err := os.ReadFile("action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Inputs map[string]any `yaml:"inputs"`
+	}
+	if err := yaml.Unmarshal(b, &action); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			if uses, _ := v["uses"].(string); strings.HasPrefix(uses, "cf-scoped-token/cf-scoped-token@") {
+				with, _ := v["with"].(map[string]any)
+				for name := range with {
+					if _, ok := action.Inputs[name]; !ok {
+						t.Errorf("%s: input %q of %s is not in action.yml", where, name, uses)
+					}
+				}
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+}
+
 func yamlStrings(v any) []string {
 	switch v := v.(type) {
 	case string:
