@@ -145,7 +145,7 @@ func runKeylessDemo(ctx context.Context, p *printer) error {
 	_, _, err = exchange(ctx, req, jwt, func(token.Secret) error { return nil }, quiet)
 	var be *broker.Error
 	if !errors.As(err, &be) || be.Code != broker.AccessDenied {
-		return fmt.Errorf("demo: the other repository's job was not refused: %v", err)
+		return fmt.Errorf("demo: the other repository's job was not refused: %w", err)
 	}
 	say("   refused: %s", be.Description)
 	say("Done: no Cloudflare secret was in either job; the broker's policy decided what each could get.")

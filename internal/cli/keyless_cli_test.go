@@ -14,7 +14,7 @@ import (
 // OIDC token from a variable (GitLab's id_tokens, CircleCI's
 // CIRCLE_OIDC_TOKEN_V2) or a file (Buildkite's request-token), against a
 // broker process: no parent token anywhere.
-func TestKeylessCLI(t *testing.T) {
+func TestKeylessCLI(t *testing.T) { //nolint:tparallel // the subtests share one broker and count the tokens it leaves alive, so they run one at a time
 	t.Parallel()
 	k := newKeyless(t)
 	b := k.startBroker(t, k.writePolicy(t, "policy.yaml", e2ePolicy), k.seeded.UserToken)
