@@ -243,13 +243,7 @@ func (w *world) step() ghactiontest.Step {
 
 // children are the tokens alive in the emulator that the seed did not make.
 func (w *world) children() []emulator.Token {
-	var out []emulator.Token
-	for _, tok := range w.e.Tokens() {
-		if tok.ID != w.seeded.UserTokenID && tok.ID != w.seeded.AccountTokenID {
-			out = append(out, tok)
-		}
-	}
-	return out
+	return w.seeded.Children(w.e)
 }
 
 // redact hides the seeded parent tokens in text that is about to be printed.

@@ -307,13 +307,7 @@ func (w *world) do(tb testing.TB, req *http.Request) answer {
 
 // children are the tokens alive in the emulator besides the seeded parents.
 func (w *world) children() []emulator.Token {
-	var out []emulator.Token
-	for _, t := range w.e.Tokens() {
-		if t.ID != w.seeded.UserTokenID && t.ID != w.seeded.AccountTokenID {
-			out = append(out, t)
-		}
-	}
-	return out
+	return w.seeded.Children(w.e)
 }
 
 // cfRequests is how many requests the emulator has received.

@@ -111,13 +111,7 @@ func (w *world) with(kv ...string) map[string]string {
 
 // children are the tokens alive in the emulator that the seed did not make.
 func (w *world) children() []emulator.Token {
-	var out []emulator.Token
-	for _, tok := range w.e.Tokens() {
-		if tok.ID != w.seeded.UserTokenID && tok.ID != w.seeded.AccountTokenID {
-			out = append(out, tok)
-		}
-	}
-	return out
+	return w.seeded.Children(w.e)
 }
 
 func (w *world) run(t *testing.T, with map[string]string) *ghactiontest.Job {

@@ -118,13 +118,7 @@ func (k *keyless) alive(id string) bool {
 
 // children are the tokens besides the seeded parents.
 func (k *keyless) children() []emulator.Token {
-	var out []emulator.Token
-	for _, tok := range k.e.Tokens() {
-		if tok.ID != k.seeded.UserTokenID && tok.ID != k.seeded.AccountTokenID {
-			out = append(out, tok)
-		}
-	}
-	return out
+	return k.seeded.Children(k.e)
 }
 
 // lockedBuffer collects a process's output.

@@ -72,3 +72,15 @@ func Seed(e *Emulator) Seeded {
 		AccountToken: acctTok, AccountTokenID: acctTokID,
 	}
 }
+
+// Children are the tokens e holds besides s's two parents: what a test's
+// runs made, and what its clean-up must leave gone.
+func (s Seeded) Children(e *Emulator) []Token {
+	var out []Token
+	for _, t := range e.Tokens() {
+		if t.ID != s.UserTokenID && t.ID != s.AccountTokenID {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -199,13 +199,7 @@ func (w *world) mustMint(tb testing.TB, req token.Request) mint.Minted {
 
 // children are the stored tokens other than the two seeded parents.
 func (w *world) children() []emulator.Token {
-	var out []emulator.Token
-	for _, t := range w.e.Tokens() {
-		if t.ID != w.seed.UserTokenID && t.ID != w.seed.AccountTokenID {
-			out = append(out, t)
-		}
-	}
-	return out
+	return w.seed.Children(w.e)
 }
 
 // mustNoOrphans turns faults off and fails the test if any token but the
