@@ -238,7 +238,7 @@ func explain(err error) string {
 	case errors.Is(err, token.ErrForbidden):
 		return ref("api-token") + ` lacks a permission: user-owned tokens need "API Tokens Write" (template "Create Additional Tokens"), account-owned ones "Account API Tokens Write"`
 	case errors.Is(err, token.ErrPermissionCeiling):
-		return "the parent token may only grant what it holds itself: give " + ref("api-token") + " these permission groups on these accounts, or ask for fewer " + ref("scopes")
+		return "Cloudflare would not let " + ref("api-token") + " grant these permission groups on these accounts (the parent's owner lacks them there, or the parent must hold them itself): add them to the parent, or ask for fewer " + ref("scopes")
 	case errors.Is(err, token.ErrQuotaExceeded):
 		return "Cloudflare allows 50 tokens per user and 500 per account, expired ones included: delete this tool's expired ones with " + ref("mode", "sweep") + ", or unused tokens in the dashboard"
 	case errors.Is(err, token.ErrRateLimited):

@@ -59,8 +59,9 @@ var (
 	// ErrForbidden: the calling token is valid but lacks a permission the call
 	// needs.
 	ErrForbidden = errors.New("permission missing")
-	// ErrPermissionCeiling: the child would hold something the parent does
-	// not; a parent may only grant what it holds itself.
+	// ErrPermissionCeiling: Cloudflare's "common permission check" refused a
+	// group of the child: the parent (or its owner) does not hold it on those
+	// resources.
 	ErrPermissionCeiling = errors.New("beyond the parent's permissions")
 	// ErrRateLimited: the API's rate limit held for longer than the call waits.
 	ErrRateLimited = errors.New("rate limited")
