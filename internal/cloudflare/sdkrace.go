@@ -13,7 +13,9 @@ import (
 // goroutines. SDK v6.10.0 races on the first concurrent marshal of a type
 // behind an interface (internal/apijson newInterfaceEncoder writes e.root
 // in a closure all callers share); once the type is in the SDK's cache
-// nothing writes. So the first create marshals each body shape once, alone.
+// nothing writes. So the first create or roll marshals each body shape
+// once, alone: the create bodies (a map behind the policies' resources
+// union) and the roll bodies (an empty map[string]any).
 //
 // It is the one package-level variable here: it guards the SDK's own
 // global cache, which no test patches.
@@ -26,4 +28,6 @@ var warmEncoders = sync.OnceFunc(func() {
 	a.Policies.Value, a.Policies.Present = []shared.TokenPolicyParam{pol}, true
 	_, _ = json.Marshal(u)
 	_, _ = json.Marshal(a)
+	_, _ = json.Marshal(user.TokenValueUpdateParams{Body: map[string]any{}})
+	_, _ = json.Marshal(accounts.TokenValueUpdateParams{Body: map[string]any{}})
 })

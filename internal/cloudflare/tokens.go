@@ -120,6 +120,7 @@ func (c *Client) RollToken(ctx context.Context, ep token.Endpoint, id string) (t
 	if err != nil {
 		return token.Secret{}, err
 	}
+	warmEncoders() // see sdkrace.go
 	var value string
 	// Rolling again after a lost answer only rolls once more: the last value
 	// that arrives is the one in force, so the call may be repeated.
