@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,36 +17,20 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 )
 
-// binDir holds the binary the tests of the package share; TestMain
-// removes it once they are done.
-var binDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "cf-scoped-token-test") })
-
-// binary builds the real cf-scoped-token once for all tests of the
-// package (the post alias sits beside it, as in the image). The first
-// test to ask builds it, outside any one test's temp dir.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := binDir()
-	if err != nil {
-		return "", err
-	}
-	return ghactiontest.Build(dir, moduleRoot)
-})
+// binary is the real cf-scoped-token, built once for all tests of the
+// package (the post alias sits beside it, as in the image) by the first
+// test to ask.
+var binary = ghactiontest.NewSharedBuild(moduleRoot)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if dir, err := binDir(); err == nil {
-		_ = os.RemoveAll(dir)
-	}
+	binary.Remove()
 	os.Exit(code)
 }
 
 func mustBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return binary.Path(t)
 }
 
 const moduleRoot = "../.."
