@@ -423,10 +423,7 @@ func TestHole6_PostDeletesExactlyWhatItChecked(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}
-			main := w.runner.RunMain(context.Background(), step)
-			if main.Failed {
-				t.Fatalf("main failed:\n%s", main.Log)
-			}
+			main := w.mustRunMain(t, step)
 			before := len(w.e.Requests())
 			tc.edit(main.State)
 			post := w.runner.RunPost(context.Background(), step, main.State)
@@ -449,10 +446,7 @@ func TestHole8_PostFinishesItsDeleteUnderSIGTERM(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}
-	main := w.runner.RunMain(context.Background(), step)
-	if main.Failed {
-		t.Fatalf("main failed:\n%s", main.Log)
-	}
+	main := w.mustRunMain(t, step)
 	w.e.AddFault(emulator.Fault{Route: "DELETE /user/tokens/{token_id}", Kind: emulator.Latency, Delay: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

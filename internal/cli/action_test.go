@@ -115,6 +115,17 @@ func (w *world) run(t *testing.T, with map[string]string) *ghactiontest.Job {
 	return job
 }
 
+// mustRunMain runs main alone, for a test that looks at the token, the
+// state or the API before post runs, and fails the test if main failed.
+func (w *world) mustRunMain(t *testing.T, step ghactiontest.Step) *ghactiontest.Stage {
+	t.Helper()
+	main := w.runner.RunMain(context.Background(), step)
+	if main.Failed {
+		t.Fatalf("main failed (exit %d):\n%s", main.ExitCode, main.Log)
+	}
+	return main
+}
+
 func TestAction_CreatesScopedTokenAndRevokesItInPost(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -128,11 +139,8 @@ func TestAction_CreatesScopedTokenAndRevokesItInPost(t *testing.T) {
 		"ttl", "30m",
 	)}
 	before := time.Now().UTC().Truncate(time.Second)
-	main := w.runner.RunMain(ctx, step)
+	main := w.mustRunMain(t, step)
 	after := time.Now().UTC()
-	if main.Failed {
-		t.Fatalf("main failed (exit %d):\n%s", main.ExitCode, main.Log)
-	}
 	live = w.children()
 	if len(live) != 1 {
 		t.Fatalf("after main, %d child tokens are alive, want 1", len(live))
@@ -225,10 +233,7 @@ func TestAction_MaskComesFirstAndNothingLeaks(t *testing.T) {
 	w.runner.GitHub = map[string]string{"ACTIONS_STEP_DEBUG": "true", "RUNNER_DEBUG": "1"}
 	ctx := context.Background()
 	step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0], "export-env", "true")}
-	main := w.runner.RunMain(ctx, step)
-	if main.Failed {
-		t.Fatalf("main failed:\n%s", main.Log)
-	}
+	main := w.mustRunMain(t, step)
 	child := main.Outputs["token"]
 	if child == "" {
 		t.Fatal("no token output")
