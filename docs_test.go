@@ -33,32 +33,12 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 )
 
-// docsBinDir holds the binary the docs tests share; TestMain removes it.
-var docsBinDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "cf-scoped-token-docs") })
-
-// docsBinary builds the real cf-scoped-token once for every docs test.
-var docsBinary = sync.OnceValues(func() (string, error) {
-	dir, err := docsBinDir()
-	if err != nil {
-		return "", err
-	}
-	return ghactiontest.Build(dir, ".")
-})
+// docsBinary is the real cf-scoped-token, built once for every docs test.
+var docsBinary = ghactiontest.NewSharedBuild(".")
 
 func mustDocsBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := docsBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-// removeDocsBinary is TestMain's clean-up, once every test is done.
-func removeDocsBinary() {
-	if dir, err := docsBinDir(); err == nil {
-		_ = os.RemoveAll(dir)
-	}
+	return docsBinary.Path(t)
 }
 
 // requireTools skips a test that needs programs this machine lacks (.ci/run

@@ -29,7 +29,7 @@ type cleanupM struct{ m *testing.M }
 
 func (c cleanupM) Run() int {
 	code := c.m.Run()
-	removeDocsBinary()
+	docsBinary.Remove()
 	return code
 }
 

@@ -134,8 +134,8 @@ func checkProbe(kind string, p *corev1.Probe, wantPath string, c *corev1.Contain
 // fileSource is what a container sees at a path: a key of a Secret or ConfigMap volume.
 type fileSource struct {
 	mount      corev1.VolumeMount
-	secret     string // the Secret's name, or
-	configMap  string // the ConfigMap's name
+	kind       string // "Secret" or "ConfigMap"
+	name       string // the Secret's or the ConfigMap's name
 	key        string
 	mode       int32
 	modeSource string
@@ -175,9 +175,9 @@ func fileAt(pod *corev1.PodSpec, c *corev1.Container, file string) (fileSource, 
 	var defaultMode *int32
 	switch {
 	case vol.Secret != nil:
-		fs.secret, items, defaultMode = vol.Secret.SecretName, vol.Secret.Items, vol.Secret.DefaultMode
+		fs.kind, fs.name, items, defaultMode = "Secret", vol.Secret.SecretName, vol.Secret.Items, vol.Secret.DefaultMode
 	case vol.ConfigMap != nil:
-		fs.configMap, items, defaultMode = vol.ConfigMap.Name, vol.ConfigMap.Items, vol.ConfigMap.DefaultMode
+		fs.kind, fs.name, items, defaultMode = "ConfigMap", vol.ConfigMap.Name, vol.ConfigMap.Items, vol.ConfigMap.DefaultMode
 	default:
 		return fs, fmt.Errorf("%s: volume %q is neither a Secret nor a ConfigMap", file, vol.Name)
 	}
@@ -199,6 +199,33 @@ func fileAt(pod *corev1.PodSpec, c *corev1.Container, file string) (fileSource, 
 		}
 	}
 	return fs, fmt.Errorf("%s: volume %q maps no key to %q", file, vol.Name, rel)
+}
+
+// checkFlagFile asserts that the file the broker's --flag names is a key that keys holds, of
+// the kind's volume named want (as manifest declares it), mounted read-only.
+func checkFlagFile(m *manifests, flag, kind, want, manifest string, keys map[string]string) error {
+	pod, c, err := broker(m)
+	if err != nil {
+		return err
+	}
+	file, err := flagValue(c.Args, flag)
+	if err != nil {
+		return err
+	}
+	fs, err := fileAt(pod, c, file)
+	if err != nil {
+		return err
+	}
+	if fs.kind != kind {
+		return fmt.Errorf("%s: not from a %s", file, kind)
+	}
+	if fs.name != want {
+		return fmt.Errorf("%s: %s %q, the one in %s is %q", file, kind, fs.name, manifest, want)
+	}
+	if _, ok := keys[fs.key]; !ok {
+		return fmt.Errorf("%s: key %q, the %s in %s has no such key", file, fs.key, kind, manifest)
+	}
+	return checkReadOnlyFile(file, fs)
 }
 
 // checkReadOnlyFile asserts the file is read-only and readable by nobody outside the pod's group.
@@ -487,28 +514,7 @@ func kubernetesPromises() []promise {
 		{
 			name: "deployment: the parent token is a read-only Secret file at --api-token-file",
 			check: func(m *manifests) error {
-				pod, c, err := broker(m)
-				if err != nil {
-					return err
-				}
-				file, err := flagValue(c.Args, "api-token-file")
-				if err != nil {
-					return err
-				}
-				fs, err := fileAt(pod, c, file)
-				if err != nil {
-					return err
-				}
-				if fs.secret == "" {
-					return fmt.Errorf("%s: not from a Secret", file)
-				}
-				if fs.secret != m.secret.Name {
-					return fmt.Errorf("%s: Secret %q, the example in %s is %q", file, fs.secret, secretFile, m.secret.Name)
-				}
-				if _, ok := m.secret.StringData[fs.key]; !ok {
-					return fmt.Errorf("%s: key %q, the example Secret has no such key", file, fs.key)
-				}
-				return checkReadOnlyFile(file, fs)
+				return checkFlagFile(m, "api-token-file", "Secret", m.secret.Name, secretFile, m.secret.StringData)
 			},
 			breaks: map[string]func(*manifests){
 				"writable mount": func(m *manifests) { container(m).VolumeMounts[1].ReadOnly = false },
@@ -537,28 +543,7 @@ func kubernetesPromises() []promise {
 		{
 			name: "deployment: the policy is the ConfigMap key at --policy, read-only",
 			check: func(m *manifests) error {
-				pod, c, err := broker(m)
-				if err != nil {
-					return err
-				}
-				file, err := flagValue(c.Args, "policy")
-				if err != nil {
-					return err
-				}
-				fs, err := fileAt(pod, c, file)
-				if err != nil {
-					return err
-				}
-				if fs.configMap == "" {
-					return fmt.Errorf("%s: not from a ConfigMap", file)
-				}
-				if fs.configMap != m.configMap.Name {
-					return fmt.Errorf("%s: ConfigMap %q, %s is %q", file, fs.configMap, configMapFile, m.configMap.Name)
-				}
-				if _, ok := m.configMap.Data[fs.key]; !ok {
-					return fmt.Errorf("%s: key %q, the ConfigMap has no such key", file, fs.key)
-				}
-				return checkReadOnlyFile(file, fs)
+				return checkFlagFile(m, "policy", "ConfigMap", m.configMap.Name, configMapFile, m.configMap.Data)
 			},
 			breaks: map[string]func(*manifests){
 				"writable mount":  func(m *manifests) { container(m).VolumeMounts[0].ReadOnly = false },

@@ -46,10 +46,7 @@ func TestAction_ChildTokenDoesExactlyWhatWasAsked(t *testing.T) {
 	a, b, c := w.seeded.AccountIDs[0], w.seeded.AccountIDs[1], w.seeded.AccountIDs[2]
 	ctx := context.Background()
 	step := ghactiontest.Step{With: w.with("account-ids", a+" "+b, "scopes", "apps-and-policies:write, organizations")}
-	main := w.runner.RunMain(ctx, step)
-	if main.Failed {
-		t.Fatalf("main failed:\n%s", main.Log)
-	}
+	main := w.mustRunMain(t, step)
 	child := main.Outputs["token"]
 	const group = `{"name":"ops","include":[{"everyone":{}}]}`
 	const app = `{"name":"wiki","domain":"wiki.example.com"}`
@@ -129,10 +126,7 @@ func TestAction_AllowedIPs(t *testing.T) {
 			w := newWorld(t)
 			ctx := context.Background()
 			step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0], "allowed-ips", tc.allowed)}
-			main := w.runner.RunMain(ctx, step)
-			if main.Failed { // verify is exempt from IP filtering, so it passes either way
-				t.Fatalf("main failed:\n%s", main.Log)
-			}
+			main := w.mustRunMain(t, step) // verify is exempt from IP filtering, so it passes either way
 			live := w.children()
 			if len(live) != 1 || strings.Join(live[0].AllowedIPs, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("condition request_ip.in = %v, want %v", live, tc.want)

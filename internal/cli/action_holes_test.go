@@ -294,6 +294,27 @@ func TestHole4_LoopbackMeansLoopback(t *testing.T) {
 	}
 }
 
+// rewriteCreate is a front that hands every POST to the emulator and edits
+// the result of its answer before the binary reads it: a create answer no
+// real API gives, made from a real one.
+func rewriteCreate(edit func(result map[string]any)) func(*emulator.Emulator) http.Handler {
+	return func(e *emulator.Emulator) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				e.ServeHTTP(rw, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, r)
+			var env map[string]any
+			_ = json.Unmarshal(rec.Body.Bytes(), &env)
+			edit(env["result"].(map[string]any))
+			rw.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(rw).Encode(env)
+		})
+	}
+}
+
 // TestHole5_AnswersAreDataNeverCommands: an id in a create answer that
 // would be a workflow command is a malformed answer — the token is found by
 // name and deleted — and names from the API are escaped in the summary.
@@ -301,22 +322,9 @@ func TestHole5_AnswersAreDataNeverCommands(t *testing.T) {
 	t.Parallel()
 	t.Run("id with a workflow command", func(t *testing.T) {
 		t.Parallel()
-		w := newWorldBehind(t, func(e *emulator.Emulator) http.Handler {
-			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-				if r.Method != http.MethodPost {
-					e.ServeHTTP(rw, r)
-					return
-				}
-				rec := httptest.NewRecorder()
-				e.ServeHTTP(rec, r)
-				var env map[string]any
-				_ = json.Unmarshal(rec.Body.Bytes(), &env)
-				res := env["result"].(map[string]any)
-				res["id"] = res["id"].(string) + "\n::stop-commands::pwned"
-				rw.Header().Set("Content-Type", "application/json")
-				_ = json.NewEncoder(rw).Encode(env)
-			})
-		})
+		w := newWorldBehind(t, rewriteCreate(func(res map[string]any) {
+			res["id"] = res["id"].(string) + "\n::stop-commands::pwned"
+		}))
 		job := w.run(t, w.with("account-ids", w.seeded.AccountIDs[0]))
 		if job.Main.ExitCode != 1 {
 			t.Fatalf("main: exit %d, want 1\n%s", job.Main.ExitCode, job.Main.Log)
@@ -371,21 +379,9 @@ func TestHole5_AnswersAreDataNeverCommands(t *testing.T) {
 	})
 	t.Run("a value that is no token never reaches the shell", func(t *testing.T) {
 		t.Parallel()
-		w := newWorldBehind(t, func(e *emulator.Emulator) http.Handler {
-			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-				if r.Method != http.MethodPost {
-					e.ServeHTTP(rw, r)
-					return
-				}
-				rec := httptest.NewRecorder()
-				e.ServeHTTP(rec, r)
-				var env map[string]any
-				_ = json.Unmarshal(rec.Body.Bytes(), &env)
-				env["result"].(map[string]any)["value"] = "cfut_x$(touch pwned)"
-				rw.Header().Set("Content-Type", "application/json")
-				_ = json.NewEncoder(rw).Encode(env)
-			})
-		})
+		w := newWorldBehind(t, rewriteCreate(func(res map[string]any) {
+			res["value"] = "cfut_x$(touch pwned)"
+		}))
 		dir := t.TempDir()
 		// --verify false: the value is never checked against the API, so only
 		// the client's own check of the answer stands between it and the shell.
@@ -427,10 +423,7 @@ func TestHole6_PostDeletesExactlyWhatItChecked(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}
-			main := w.runner.RunMain(context.Background(), step)
-			if main.Failed {
-				t.Fatalf("main failed:\n%s", main.Log)
-			}
+			main := w.mustRunMain(t, step)
 			before := len(w.e.Requests())
 			tc.edit(main.State)
 			post := w.runner.RunPost(context.Background(), step, main.State)
@@ -453,10 +446,7 @@ func TestHole8_PostFinishesItsDeleteUnderSIGTERM(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}
-	main := w.runner.RunMain(context.Background(), step)
-	if main.Failed {
-		t.Fatalf("main failed:\n%s", main.Log)
-	}
+	main := w.mustRunMain(t, step)
 	w.e.AddFault(emulator.Fault{Route: "DELETE /user/tokens/{token_id}", Kind: emulator.Latency, Delay: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

@@ -91,10 +91,7 @@ func TestAction_LostCreateAnswerIsAdopted(t *testing.T) {
 	w.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.LostResponse, Times: 1})
 	ctx := context.Background()
 	step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}
-	main := w.runner.RunMain(ctx, step)
-	if main.Failed {
-		t.Fatalf("main failed:\n%s", main.Log)
-	}
+	main := w.mustRunMain(t, step)
 	live := w.children()
 	if len(live) != 1 {
 		t.Fatalf("%d child tokens alive, want exactly 1", len(live))
@@ -188,10 +185,7 @@ func TestAction_PostFailureNamesTokenAndExpiry(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0])}
-	main := w.runner.RunMain(ctx, step)
-	if main.Failed {
-		t.Fatalf("main failed:\n%s", main.Log)
-	}
+	main := w.mustRunMain(t, step)
 	// 403 is not retried, so the test does not wait out the backoff.
 	w.e.AddFault(emulator.Fault{Route: "DELETE /user/tokens/{token_id}", Kind: emulator.Status, Status: 403})
 	post := w.runner.RunPost(ctx, step, main.State)
@@ -260,10 +254,7 @@ func TestAction_RequestsPerPhase(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0], "verify", tc.verify)}
-			main := w.runner.RunMain(context.Background(), step)
-			if main.Failed {
-				t.Fatalf("main failed:\n%s", main.Log)
-			}
+			main := w.mustRunMain(t, step)
 			routes := func(reqs []emulator.Request) []string {
 				var out []string
 				for _, r := range reqs {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,36 +17,20 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 )
 
-// binDir holds the binary the tests of the package share; TestMain
-// removes it once they are done.
-var binDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "cf-scoped-token-test") })
-
-// binary builds the real cf-scoped-token once for all tests of the
-// package (the post alias sits beside it, as in the image). The first
-// test to ask builds it, outside any one test's temp dir.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := binDir()
-	if err != nil {
-		return "", err
-	}
-	return ghactiontest.Build(dir, moduleRoot)
-})
+// binary is the real cf-scoped-token, built once for all tests of the
+// package (the post alias sits beside it, as in the image) by the first
+// test to ask.
+var binary = ghactiontest.NewSharedBuild(moduleRoot)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if dir, err := binDir(); err == nil {
-		_ = os.RemoveAll(dir)
-	}
+	binary.Remove()
 	os.Exit(code)
 }
 
 func mustBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return binary.Path(t)
 }
 
 const moduleRoot = "../.."
@@ -132,6 +115,17 @@ func (w *world) run(t *testing.T, with map[string]string) *ghactiontest.Job {
 	return job
 }
 
+// mustRunMain runs main alone, for a test that looks at the token, the
+// state or the API before post runs, and fails the test if main failed.
+func (w *world) mustRunMain(t *testing.T, step ghactiontest.Step) *ghactiontest.Stage {
+	t.Helper()
+	main := w.runner.RunMain(context.Background(), step)
+	if main.Failed {
+		t.Fatalf("main failed (exit %d):\n%s", main.ExitCode, main.Log)
+	}
+	return main
+}
+
 func TestAction_CreatesScopedTokenAndRevokesItInPost(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -145,11 +139,8 @@ func TestAction_CreatesScopedTokenAndRevokesItInPost(t *testing.T) {
 		"ttl", "30m",
 	)}
 	before := time.Now().UTC().Truncate(time.Second)
-	main := w.runner.RunMain(ctx, step)
+	main := w.mustRunMain(t, step)
 	after := time.Now().UTC()
-	if main.Failed {
-		t.Fatalf("main failed (exit %d):\n%s", main.ExitCode, main.Log)
-	}
 	live = w.children()
 	if len(live) != 1 {
 		t.Fatalf("after main, %d child tokens are alive, want 1", len(live))
@@ -242,10 +233,7 @@ func TestAction_MaskComesFirstAndNothingLeaks(t *testing.T) {
 	w.runner.GitHub = map[string]string{"ACTIONS_STEP_DEBUG": "true", "RUNNER_DEBUG": "1"}
 	ctx := context.Background()
 	step := ghactiontest.Step{With: w.with("account-ids", w.seeded.AccountIDs[0], "export-env", "true")}
-	main := w.runner.RunMain(ctx, step)
-	if main.Failed {
-		t.Fatalf("main failed:\n%s", main.Log)
-	}
+	main := w.mustRunMain(t, step)
 	child := main.Outputs["token"]
 	if child == "" {
 		t.Fatal("no token output")

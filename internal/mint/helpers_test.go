@@ -37,30 +37,34 @@ const (
 // soak: expiry and "has it expired" are decided by it, never by the wall.
 var t0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
 
+// record is a list that concurrent callers add to and a test reads once
+// they are done: the backoffs, log lines, ledgers, handovers and delete
+// contexts of a run.
+type record[T any] struct {
+	mu  sync.Mutex
+	all []T
+}
+
+func (r *record[T]) add(v T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, v)
+}
+
+// All returns a copy of what was added, in order.
+func (r *record[T]) All() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.all)
+}
+
 // waits stands in for Retry.Sleep: it records each backoff and returns at
 // once, or with the context's error, so no test waits in real time.
-type waits struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
+type waits struct{ record[time.Duration] }
 
 func (w *waits) Sleep(ctx context.Context, d time.Duration) error {
-	w.mu.Lock()
-	w.d = append(w.d, d)
-	w.mu.Unlock()
+	w.add(d)
 	return ctx.Err()
-}
-
-func (w *waits) All() []time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.d)
-}
-
-func (w *waits) Reset() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.d = nil
 }
 
 // testRetry: 4 attempts; backoffs without Retry-After are half their
@@ -73,22 +77,10 @@ func testRetry(w *waits) retry.Policy {
 }
 
 // logBook collects every line the Minter and the client log.
-type logBook struct {
-	mu    sync.Mutex
-	lines []string
-}
+type logBook struct{ record[string] }
 
 func (l *logBook) printf(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	l.mu.Lock()
-	l.lines = append(l.lines, s)
-	l.mu.Unlock()
-}
-
-func (l *logBook) Lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.lines)
+	l.add(fmt.Sprintf(format, args...))
 }
 
 // world is a seeded emulator on a real HTTP server, mounted under
@@ -169,22 +161,11 @@ func (w *world) request(tb testing.TB, edit ...func(*token.Inputs)) token.Reques
 }
 
 // keep is a handover that records what it was given.
-type keep struct {
-	mu     sync.Mutex
-	minted []mint.Minted
-}
+type keep struct{ record[mint.Minted] }
 
 func (k *keep) handover(m mint.Minted) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.minted = append(k.minted, m)
+	k.add(m)
 	return nil
-}
-
-func (k *keep) All() []mint.Minted {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return slices.Clone(k.minted)
 }
 
 // mustMint mints and fails the test on error.
@@ -272,7 +253,7 @@ func (w *world) secrets() []string {
 // anything shaped like one.
 func (w *world) mustNoSecretInLogs(tb testing.TB, extra ...string) {
 	tb.Helper()
-	if n := leaks(w.logs.Lines(), append(w.secrets(), extra...)); n > 0 {
+	if n := leaks(w.logs.All(), append(w.secrets(), extra...)); n > 0 {
 		tb.Errorf("%d log lines hold a token value", n)
 	}
 }
@@ -294,21 +275,16 @@ func leaks(texts, secrets []string) int {
 // on: how a test sees that a clean-up survived the run's cancellation.
 type ctxAPI struct {
 	*cloudflare.Client
-	mu         sync.Mutex
-	deleteErrs []error // ctx.Err() when each DeleteToken started
+	deleteErrs record[error] // ctx.Err() when each DeleteToken started
 }
 
 func (a *ctxAPI) DeleteToken(ctx context.Context, ep token.Endpoint, id string) error {
-	a.mu.Lock()
-	a.deleteErrs = append(a.deleteErrs, ctx.Err())
-	a.mu.Unlock()
+	a.deleteErrs.add(ctx.Err())
 	return a.Client.DeleteToken(ctx, ep, id)
 }
 
 func (a *ctxAPI) DeleteCtxErrs() []error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.deleteErrs)
+	return a.deleteErrs.All()
 }
 
 // noSleep stands in for Minter.Sleep (the wait between creates whose

@@ -20,22 +20,11 @@ import (
 )
 
 // ledgerLog records every Ledger the Minter hands to Record.
-type ledgerLog struct {
-	mu sync.Mutex
-	l  []mint.Ledger
-}
+type ledgerLog struct{ record[mint.Ledger] }
 
 func (r *ledgerLog) Record(l mint.Ledger) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.l = append(r.l, l)
+	r.add(l)
 	return nil
-}
-
-func (r *ledgerLog) All() []mint.Ledger {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]mint.Ledger(nil), r.l...)
 }
 
 // heldCreate is a hook that takes the first create off the wire and resets
@@ -98,7 +87,7 @@ func TestHole1_MaskBeforeUse(t *testing.T) {
 			var logsAtMask, verifiesAtMask int
 			w.m.Mask = func(s token.Secret) error {
 				masked = append(masked, s.Reveal())
-				logsAtMask, verifiesAtMask = len(w.logs.Lines()), len(w.requests(routeVerify))
+				logsAtMask, verifiesAtMask = len(w.logs.All()), len(w.requests(routeVerify))
 				return nil
 			}
 			got := w.mustMint(t, w.request(t))
@@ -109,7 +98,7 @@ func TestHole1_MaskBeforeUse(t *testing.T) {
 				t.Errorf("verify had been sent %d times when the value was masked", verifiesAtMask)
 			}
 			// Only lines about requests sent before the value existed.
-			for _, l := range w.logs.Lines()[:logsAtMask] {
+			for _, l := range w.logs.All()[:logsAtMask] {
 				if strings.Contains(l, "created token") || strings.Contains(l, "verify") || strings.Contains(l, "adopted") {
 					t.Errorf("logged before the mask: %q", l)
 				}
@@ -140,7 +129,6 @@ func TestHole2_LedgerBeforeEachStep(t *testing.T) {
 		t.Parallel()
 		w := mustWorld(t)
 		rec := &ledgerLog{}
-		w.m.Record = rec.Record
 		var createsAtFirstRecord = -1
 		w.m.Record = func(l mint.Ledger) error {
 			if createsAtFirstRecord < 0 {

@@ -199,7 +199,7 @@ func TestSoak(t *testing.T) {
 	}
 	snapshot()
 	remember(w.secrets()...)
-	texts := w.logs.Lines()
+	texts := w.logs.All()
 	texts = append(texts, errTexts...)
 	for _, j := range jobs {
 		if j.cleanErr != nil {
@@ -219,7 +219,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	adoptions := 0
-	for _, l := range w.logs.Lines() {
+	for _, l := range w.logs.All() {
 		if strings.Contains(l, "adopted it with a new value") {
 			adoptions++
 		}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"testing"
 )
 
 // Build is MustBuild for callers without a testing.TB, such as a TestMain
@@ -38,4 +40,45 @@ func Build(outDir, moduleDir string) (string, error) {
 		}
 	}
 	return out, nil
+}
+
+// SharedBuild is one binary for all the tests of a package: Build runs the
+// first time a test asks for it, into a directory of its own rather than
+// that test's TempDir (which would be removed under the tests still using
+// it), and TestMain calls Remove once m.Run is done.
+type SharedBuild struct {
+	dir func() (string, error)
+	bin func() (string, error)
+}
+
+// NewSharedBuild returns the SharedBuild of the main package in moduleDir;
+// nothing is built until Path is called.
+func NewSharedBuild(moduleDir string) *SharedBuild {
+	s := &SharedBuild{dir: sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "ghactiontest-build") })}
+	s.bin = sync.OnceValues(func() (string, error) {
+		dir, err := s.dir()
+		if err != nil {
+			return "", err
+		}
+		return Build(dir, moduleDir)
+	})
+	return s
+}
+
+// Path returns the binary's path, building it if no test has yet; a failed
+// build fails tb, and every later caller, with the same error.
+func (s *SharedBuild) Path(tb testing.TB) string {
+	tb.Helper()
+	bin, err := s.bin()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
+
+// Remove deletes the directory the binary is built in.
+func (s *SharedBuild) Remove() {
+	if dir, err := s.dir(); err == nil {
+		_ = os.RemoveAll(dir)
+	}
 }

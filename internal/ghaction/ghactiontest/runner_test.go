@@ -41,6 +41,49 @@ func TestMustBuild(t *testing.T) {
 	}
 }
 
+// TestSharedBuild: one build however many tests ask, the post alias beside
+// it, a failure told to each caller, and nothing left after Remove.
+func TestSharedBuild(t *testing.T) {
+	t.Parallel()
+	s := ghactiontest.NewSharedBuild(fakeDir)
+	bin := s.Path(t)
+	info, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second Build into the same directory would fail on the existing alias.
+	if again := s.Path(t); again != bin {
+		t.Errorf("second Path = %q, want the first build's %q", again, bin)
+	}
+	if again, err := os.Stat(bin); err != nil || !again.ModTime().Equal(info.ModTime()) {
+		t.Errorf("the binary was built again: %v", err)
+	}
+	if _, err := os.Readlink(filepath.Join(filepath.Dir(bin), "fakeaction-post")); err != nil {
+		t.Errorf("post alias: %v", err)
+	}
+	s.Remove()
+	if _, err := os.Stat(filepath.Dir(bin)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Remove, the build directory: %v, want it gone", err)
+	}
+
+	broken := ghactiontest.NewSharedBuild(t.TempDir()) // no action.yml
+	for i := range 2 {
+		tb := &fatalTB{TB: t}
+		if broken.Path(tb); !tb.fatal {
+			t.Errorf("call %d: a failed build did not fail the test", i+1)
+		}
+	}
+	broken.Remove()
+}
+
+// fatalTB records a Fatal instead of stopping the test.
+type fatalTB struct {
+	testing.TB
+	fatal bool
+}
+
+func (f *fatalTB) Fatal(...any) { f.fatal = true }
+
 func TestRunMainThenPost(t *testing.T) {
 	t.Parallel()
 	r := newRunner(t)
