@@ -36,6 +36,16 @@ func (w *world) parent(ep token.Endpoint) string {
 	return w.seed.UserToken
 }
 
+// childSpec is the token most tests create: it may read Access apps on the
+// seeded account, for an hour from t0.
+func childSpec(name string) token.Spec {
+	return token.Spec{
+		Name:      token.NamePrefix + name,
+		Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
+		ExpiresOn: t0.Add(time.Hour),
+	}
+}
+
 // issue stores a token directly in the emulator on ep's owner.
 func (w *world) issue(ep token.Endpoint, spec emulator.TokenSpec) (id, value string) {
 	if len(spec.Policies) == 0 {
@@ -380,57 +390,6 @@ func TestClient_DeleteToken(t *testing.T) {
 	}
 }
 
-func TestClient_VerifyToken(t *testing.T) {
-	t.Parallel()
-	for _, tc := range endpoints {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := mustWorld(t)
-			c := w.client(w.parent(tc.ep))
-			child, err := c.CreateToken(t.Context(), tc.ep, token.Spec{
-				Name:      token.NamePrefix + "verify",
-				Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-				ExpiresOn: t0.Add(time.Hour),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := c.VerifyToken(t.Context(), tc.ep, child.Value)
-			status := got.Status
-			if err != nil {
-				t.Fatal(err)
-			}
-			if status != "active" {
-				t.Errorf("status = %q, want active", status)
-			}
-			verifies := w.requests("GET " + tc.base + "/verify")
-			if len(verifies) != 1 {
-				t.Fatalf("%d verify requests, want 1", len(verifies))
-			}
-			// The child's credential, not the parent's: verify checks the caller.
-			if got, want := verifies[0].Header.Get("Authorization"), "Bearer "+child.Value.Reveal(); got != want {
-				t.Errorf("verify Authorization is not the child's Bearer")
-			}
-			if tc.ep.IsAccount() && verifies[0].Path != emulator.BasePath+"/accounts/"+tc.ep.AccountID+"/tokens/verify" {
-				t.Errorf("verify path = %s", verifies[0].Path)
-			}
-
-			// An unknown token is a 401, which is not retried.
-			_, err = c.VerifyToken(t.Context(), tc.ep, token.NewSecret("cfut_NotATokenAtAll000000000000000000000000000000000"))
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || !apiErr.Has(1000) {
-				t.Errorf("VerifyToken(unknown) = %v, want a 401 *APIError with code 1000", err)
-			}
-			if got := len(w.requests("GET " + tc.base + "/verify")); got != 2 {
-				t.Errorf("%d verify requests, want 2", got)
-			}
-			if _, err := c.VerifyToken(t.Context(), tc.ep, token.Secret{}); err == nil {
-				t.Error("VerifyToken with no token succeeded")
-			}
-		})
-	}
-}
-
 func TestClient_RollToken(t *testing.T) {
 	t.Parallel()
 	for _, tc := range endpoints {
@@ -511,11 +470,7 @@ func TestClient_SendsOnlyTheParentBearer(t *testing.T) {
 		if _, err := c.PermissionGroups(ctx, tc.ep); err != nil {
 			t.Fatal(err)
 		}
-		child, err := c.CreateToken(ctx, tc.ep, token.Spec{
-			Name:      token.NamePrefix + "env " + tc.name,
-			Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-			ExpiresOn: t0.Add(time.Hour),
-		})
+		child, err := c.CreateToken(ctx, tc.ep, childSpec("env "+tc.name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -605,11 +560,7 @@ func TestClient_CreateTokenOutcomeUnknown(t *testing.T) {
 				fault.Route = "POST " + tc.base
 				w.e.AddFault(fault)
 				before := len(w.e.Tokens())
-				spec := token.Spec{
-					Name:      token.NamePrefix + "lost " + f.name,
-					Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-					ExpiresOn: t0.Add(time.Hour),
-				}
+				spec := childSpec("lost " + f.name)
 				got, err := w.client(w.parent(tc.ep)).CreateToken(t.Context(), tc.ep, spec)
 				if !errors.Is(err, token.ErrOutcomeUnknown) {
 					t.Fatalf("CreateToken = %v, want token.ErrOutcomeUnknown", err)
@@ -640,11 +591,7 @@ func TestClient_CreateTokenRetriesRateLimit(t *testing.T) {
 			t.Parallel()
 			w := mustWorld(t)
 			w.e.AddFault(emulator.Fault{Route: "POST " + tc.base, Kind: emulator.RateLimit, Times: 2, RetryAfter: 3 * time.Second})
-			got, err := w.client(w.parent(tc.ep)).CreateToken(t.Context(), tc.ep, token.Spec{
-				Name:      token.NamePrefix + "after 429",
-				Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-				ExpiresOn: t0.Add(time.Hour),
-			})
+			got, err := w.client(w.parent(tc.ep)).CreateToken(t.Context(), tc.ep, childSpec("after 429"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -672,11 +619,7 @@ func TestClient_CreateTokenRefused(t *testing.T) {
 	w := mustWorld(t)
 	w.e.SetLimits(emulator.Limits{UserTokenQuota: 1, RateLimit: 1200})
 	c := w.client(w.seed.UserToken)
-	_, err := c.CreateToken(t.Context(), token.Endpoint{}, token.Spec{
-		Name:      token.NamePrefix + "over quota",
-		Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-		ExpiresOn: t0.Add(time.Hour),
-	})
+	_, err := c.CreateToken(t.Context(), token.Endpoint{}, childSpec("over quota"))
 	if !errors.Is(err, token.ErrQuotaExceeded) || errors.Is(err, token.ErrOutcomeUnknown) {
 		t.Errorf("CreateToken over quota = %v, want token.ErrQuotaExceeded only", err)
 	}
@@ -708,11 +651,7 @@ func TestClient_CreateTokenCancelled(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	_, err := w.client(w.seed.UserToken).CreateToken(ctx, token.Endpoint{}, token.Spec{
-		Name:      token.NamePrefix + "cancelled",
-		Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-		ExpiresOn: t0.Add(time.Hour),
-	})
+	_, err := w.client(w.seed.UserToken).CreateToken(ctx, token.Endpoint{}, childSpec("cancelled"))
 	if !errors.Is(err, token.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateToken = %v, want token.ErrOutcomeUnknown and context.Canceled", err)
 	}

@@ -10,18 +10,14 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
-func TestClient_VerifyTokenIdentifies(t *testing.T) {
+func TestClient_VerifyToken(t *testing.T) {
 	t.Parallel()
 	for _, tc := range endpoints {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := mustWorld(t)
 			c := w.client(w.parent(tc.ep))
-			child, err := c.CreateToken(t.Context(), tc.ep, token.Spec{
-				Name:      token.NamePrefix + "identify",
-				Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-				ExpiresOn: t0.Add(time.Hour),
-			})
+			child, err := c.CreateToken(t.Context(), tc.ep, childSpec("verify"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,18 +32,25 @@ func TestClient_VerifyTokenIdentifies(t *testing.T) {
 			if len(verifies) != 1 {
 				t.Fatalf("%d verify requests, want 1", len(verifies))
 			}
+			// The child's credential, not the parent's: verify checks the caller.
 			if got, want := verifies[0].Header.Get("Authorization"), "Bearer "+child.Value.Reveal(); got != want {
-				t.Errorf("verify was not sent with the child as the credential")
+				t.Errorf("verify Authorization is not the child's Bearer")
+			}
+			if tc.ep.IsAccount() && verifies[0].Path != emulator.BasePath+"/accounts/"+tc.ep.AccountID+"/tokens/verify" {
+				t.Errorf("verify path = %s", verifies[0].Path)
 			}
 
-			// A secret the endpoint does not know: 401, ErrUnauthorized, not retried.
+			// A secret the endpoint does not know: 401 code 1000, ErrUnauthorized, not retried.
 			_, err = c.VerifyToken(t.Context(), tc.ep, token.NewSecret("cfut_NotATokenAtAll000000000000000000000000000000000"))
 			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || !errors.Is(err, token.ErrUnauthorized) {
-				t.Errorf("VerifyToken(unknown) = %v, want a 401 matching ErrUnauthorized", err)
+			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || !apiErr.Has(1000) || !errors.Is(err, token.ErrUnauthorized) {
+				t.Errorf("VerifyToken(unknown) = %v, want a 401 *APIError with code 1000 matching ErrUnauthorized", err)
 			}
 			if got := len(w.requests("GET " + tc.base + "/verify")); got != 2 {
 				t.Errorf("%d verify requests, want 2", got)
+			}
+			if _, err := c.VerifyToken(t.Context(), tc.ep, token.Secret{}); err == nil {
+				t.Error("VerifyToken with no token succeeded")
 			}
 		})
 	}
@@ -60,11 +63,7 @@ func TestClient_VerifyTokenOtherOwner(t *testing.T) {
 	acct := token.Endpoint{AccountID: emulator.SeedAccount1}
 	// A user-owned child is not known on an account's endpoint, and the other way round.
 	c := w.client(w.parent(user))
-	child, err := c.CreateToken(t.Context(), user, token.Spec{
-		Name:      token.NamePrefix + "user child",
-		Policies:  []token.Policy{token.AllowPolicy([]string{emulator.SeedAccount1}, []string{gAppsRead})},
-		ExpiresOn: t0.Add(time.Hour),
-	})
+	child, err := c.CreateToken(t.Context(), user, childSpec("user child"))
 	if err != nil {
 		t.Fatal(err)
 	}

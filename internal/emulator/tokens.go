@@ -158,21 +158,25 @@ func (e *Emulator) render(t *token, now time.Time) tokenJSON {
 	return out
 }
 
-// lookup finds a token of owner o by the {token_id} path value: 404 code 7003 for an id
-// that is not 32 hex, 404 code 1003 for one that does not exist (or belongs to someone
-// else, which must look the same).
-func (e *Emulator) lookup(c *call, o owner) (*token, *reply) {
+// lookup passes the gate (to read, or to write) and finds the caller's owner's token by
+// the {token_id} path value: 404 code 7003 for an id that is not 32 hex, 404 code 1003 for
+// one that does not exist (or belongs to someone else, which must look the same).
+func (e *Emulator) lookup(c *call, s surface, write bool) (owner, *token, *reply) {
+	o, rp := e.gate(c, s, write)
+	if rp != nil {
+		return owner{}, nil, rp
+	}
 	id := c.r.PathValue("token_id")
 	if !isHexID(id) {
 		rp := badIdentifier(c.r)
-		return nil, &rp
+		return owner{}, nil, &rp
 	}
 	t, ok := e.tokens[id]
 	if !ok || t.owner != o.kind || t.ownerID != o.id {
 		rp := fail(http.StatusNotFound, codeNotFound, messageNotFound)
-		return nil, &rp
+		return owner{}, nil, &rp
 	}
-	return t, nil
+	return o, t, nil
 }
 
 // listTokens answers GET …/tokens: the owner's tokens in issue order (direction asc, the
@@ -248,11 +252,7 @@ func pageOf[T any](items []T, page, perPage int) []T {
 
 // getToken answers GET …/tokens/{token_id}.
 func (e *Emulator) getToken(c *call, s surface) reply {
-	o, rp := e.gate(c, s, false)
-	if rp != nil {
-		return *rp
-	}
-	t, rp := e.lookup(c, o)
+	_, t, rp := e.lookup(c, s, false)
 	if rp != nil {
 		return *rp
 	}
@@ -290,11 +290,7 @@ func (e *Emulator) createToken(c *call, s surface) reply {
 // updateToken answers PUT …/tokens/{token_id}: the body replaces name, policies, dates,
 // condition and (optionally) status; policies may carry their existing ids here.
 func (e *Emulator) updateToken(c *call, s surface) reply {
-	o, rp := e.gate(c, s, true)
-	if rp != nil {
-		return *rp
-	}
-	t, rp := e.lookup(c, o)
+	o, t, rp := e.lookup(c, s, true)
 	if rp != nil {
 		return *rp
 	}
@@ -317,11 +313,7 @@ func (e *Emulator) updateToken(c *call, s surface) reply {
 // deleteToken answers DELETE …/tokens/{token_id} with result {id}. The value stops working
 // at once; a token may delete itself.
 func (e *Emulator) deleteToken(c *call, s surface) reply {
-	o, rp := e.gate(c, s, true)
-	if rp != nil {
-		return *rp
-	}
-	t, rp := e.lookup(c, o)
+	_, t, rp := e.lookup(c, s, true)
 	if rp != nil {
 		return *rp
 	}
@@ -332,11 +324,7 @@ func (e *Emulator) deleteToken(c *call, s surface) reply {
 // rollToken answers PUT …/tokens/{token_id}/value: a new secret replaces the old one at
 // once, and the result is the bare value string (reference/cloudflare-api.md, "Endpoints").
 func (e *Emulator) rollToken(c *call, s surface) reply {
-	o, rp := e.gate(c, s, true)
-	if rp != nil {
-		return *rp
-	}
-	t, rp := e.lookup(c, o)
+	_, t, rp := e.lookup(c, s, true)
 	if rp != nil {
 		return *rp
 	}
