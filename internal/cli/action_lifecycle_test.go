@@ -99,13 +99,7 @@ func TestAction_LostCreateAnswerIsAdopted(t *testing.T) {
 	if main.Outputs["token"] != live[0].Value || main.Outputs["token-id"] != live[0].ID {
 		t.Error("the outputs are not the live token's id and current value")
 	}
-	var creates int
-	for _, r := range w.e.Requests() {
-		if r.Route == "POST /user/tokens" {
-			creates++
-		}
-	}
-	if creates != 1 {
+	if creates := len(w.e.RequestsTo("POST /user/tokens")); creates != 1 {
 		t.Errorf("create sent %d times, want 1 (never blindly retried)", creates)
 	}
 	if !strings.Contains(main.Summary, "lost") {

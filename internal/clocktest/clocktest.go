@@ -1,10 +1,16 @@
-// Package clocktest is a settable clock for tests: the emulator's, the
-// local OIDC issuer's and the verifier's tests move time forward with it
-// (token expiry, key refreshes, replay windows) without waiting. It is
-// imported by _test.go files only.
+// Package clocktest is test time: a settable clock, with which the
+// emulator's, the local OIDC issuer's and the verifier's tests move time
+// forward (token expiry, key refreshes, replay windows), and a recording
+// Sleep, with which the client's and the minter's tests see their backoffs;
+// neither waits. It is imported by _test.go files only.
 package clocktest
 
-import "time"
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
 
 // Clock is a settable time source, safe for concurrent use.
 type Clock struct {
@@ -30,4 +36,27 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) Advance(d time.Duration) {
 	t := <-c.ch
 	c.ch <- t.Add(d)
+}
+
+// Sleeps stands in for a retry policy's Sleep: it records each wait asked
+// for and returns at once (with ctx's error when ctx has ended), so that a
+// test sees the backoffs without waiting them out. Safe for concurrent use.
+type Sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+// Sleep records d.
+func (s *Sleeps) Sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+// All returns the waits recorded so far, in order.
+func (s *Sleeps) All() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.d)
 }

@@ -2,7 +2,6 @@ package cloudflare
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -31,25 +31,8 @@ const (
 // t0 is the emulator's fixed clock in every test.
 var t0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
 
-// waits stands in for Retry.Sleep: it records each backoff and returns at
-// once (or with the context's error), so no test waits in real time.
-type waits struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (w *waits) Sleep(ctx context.Context, d time.Duration) error {
-	w.mu.Lock()
-	w.d = append(w.d, d)
-	w.mu.Unlock()
-	return ctx.Err()
-}
-
-func (w *waits) All() []time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.d)
-}
+// waits stands in for Retry.Sleep: no test waits in real time.
+type waits = clocktest.Sleeps
 
 // testJitter is the fixed jitter: each backoff is half its ceiling.
 const testJitter = 0.5
@@ -130,13 +113,7 @@ func (w *world) client(parent string) *Client {
 
 // requests returns the recorded requests on one route (as in Request.Route).
 func (w *world) requests(route string) []emulator.Request {
-	var out []emulator.Request
-	for _, r := range w.e.Requests() {
-		if r.Route == route {
-			out = append(out, r)
-		}
-	}
-	return out
+	return w.e.RequestsTo(route)
 }
 
 // stored returns the emulator's snapshot of token id.

@@ -157,6 +157,18 @@ func (e *Emulator) Requests() []Request {
 	return out
 }
 
+// RequestsTo returns the requests received on one route (as in
+// Request.Route, e.g. "POST /user/tokens"), in order of arrival.
+func (e *Emulator) RequestsTo(route string) []Request {
+	var out []Request
+	for _, r := range e.Requests() {
+		if r.Route == route {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Unhandled returns the requests that matched no route. They were answered with a
 // Cloudflare-shaped 404, code 7000 "No route for that URI"; tests assert this is empty.
 func (e *Emulator) Unhandled() []Request {

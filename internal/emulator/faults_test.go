@@ -44,14 +44,11 @@ func named(e *emulator.Emulator, name string) []emulator.Token {
 // lastRequest returns the most recent request on route.
 func lastRequest(tb testing.TB, e *emulator.Emulator, route string) emulator.Request {
 	tb.Helper()
-	reqs := e.Requests()
-	for i := len(reqs) - 1; i >= 0; i-- {
-		if reqs[i].Route == route {
-			return reqs[i]
-		}
+	reqs := e.RequestsTo(route)
+	if len(reqs) == 0 {
+		tb.Fatalf("no request on %s", route)
 	}
-	tb.Fatalf("no request on %s", route)
-	return emulator.Request{}
+	return reqs[len(reqs)-1]
 }
 
 func TestFaultReset(t *testing.T) {

@@ -121,13 +121,7 @@ func TestSDKUserTokens(t *testing.T) {
 	if len(seen) != 12 || !seen[created.ID] || !seen[te.seed.UserTokenID] {
 		t.Errorf("auto-paged %d tokens, want 12", len(seen))
 	}
-	pages := 0
-	for _, r := range te.e.Requests() {
-		if r.Route == "GET /user/tokens" {
-			pages++
-		}
-	}
-	if pages != 4 { // 5 + 5 + 2, then the empty page that ends the pager
+	if pages := len(te.e.RequestsTo("GET /user/tokens")); pages != 4 { // 5 + 5 + 2, then the empty page that ends the pager
 		t.Errorf("auto-pager made %d list requests, want 4", pages)
 	}
 

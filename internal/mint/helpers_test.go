@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
@@ -58,14 +59,8 @@ func (r *record[T]) All() []T {
 	return slices.Clone(r.all)
 }
 
-// waits stands in for Retry.Sleep: it records each backoff and returns at
-// once, or with the context's error, so no test waits in real time.
-type waits struct{ record[time.Duration] }
-
-func (w *waits) Sleep(ctx context.Context, d time.Duration) error {
-	w.add(d)
-	return ctx.Err()
-}
+// waits stands in for Retry.Sleep: no test waits in real time.
+type waits = clocktest.Sleeps
 
 // testRetry: 4 attempts; backoffs without Retry-After are half their
 // ceiling (50ms, 100ms, 200ms); a Retry-After up to 10s is honoured as is.
@@ -210,13 +205,7 @@ func describe(ts []emulator.Token) []string {
 
 // requests returns the recorded requests on one route.
 func (w *world) requests(route string) []emulator.Request {
-	var out []emulator.Request
-	for _, r := range w.e.Requests() {
-		if r.Route == route {
-			out = append(out, r)
-		}
-	}
-	return out
+	return w.e.RequestsTo(route)
 }
 
 // answered counts the requests on route that got the status (0: none).
