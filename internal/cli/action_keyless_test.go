@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 )
@@ -112,7 +113,7 @@ func newKeylessJob(t *testing.T, claims map[string]any) *keylessJob {
 
 // with is a keyless step: broker-url and audience, no api-token.
 func (j *keylessJob) with(kv ...string) map[string]string {
-	m := map[string]string{"broker-url": j.front.srv.URL, "audience": brokerAud}
+	m := map[string]string{"broker-url": j.front.srv.URL, "audience": brokertest.Audience}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}

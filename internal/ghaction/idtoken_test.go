@@ -11,19 +11,13 @@ import (
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 )
 
 // issuer serves a local GitHub-shaped OIDC issuer with one job.
 func issuer(t *testing.T) (*oidcissuer.Issuer, oidcissuer.Job) {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	iss, err := oidcissuer.New("http://" + srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = iss
-	srv.Start()
-	t.Cleanup(srv.Close)
+	iss, _ := oidcissuertest.Serve(t)
 	return iss, iss.NewJob(map[string]any{"repository": "octo-org/octo-repo"})
 }
 
