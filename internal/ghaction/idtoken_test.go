@@ -1,8 +1,6 @@
 package ghaction_test
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -21,23 +19,6 @@ func issuer(t *testing.T) (*oidcissuer.Issuer, oidcissuer.Job) {
 	return iss, iss.NewJob(map[string]any{"repository": "octo-org/octo-repo"})
 }
 
-func payload(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d parts", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(b, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
-}
-
 // TestRequestIDToken: the token comes for the audience asked, added to the
 // request URL's own query; refusals are typed, and only 502/503/504 may
 // heal.
@@ -49,7 +30,7 @@ func TestRequestIDToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims := payload(t, jwt)
+	claims := oidcissuertest.Claims(t, jwt)
 	if claims["aud"] != aud || claims["repository"] != "octo-org/octo-repo" || claims["iss"] != iss.URL() {
 		t.Errorf("claims %v", claims)
 	}

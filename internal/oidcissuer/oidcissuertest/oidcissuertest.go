@@ -1,11 +1,15 @@
-// Package oidcissuertest serves the local OIDC issuer to tests: on a loopback httptest server
-// whose address is the issuer's URL, closed when the test ends, and signs the tokens a test's
-// verifier or broker is meant to accept. Only _test.go files import it.
+// Package oidcissuertest serves the local OIDC issuer to tests, on a loopback httptest server
+// whose address is the issuer's URL and which closes when the test ends; it signs the tokens a
+// test's verifier or broker is meant to accept, and decodes a token's claims for a test to
+// look at. Only _test.go files import it.
 package oidcissuertest
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"maps"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
@@ -46,4 +50,23 @@ func Sign(tb testing.TB, iss *oidcissuer.Issuer, audience string, claims map[str
 		tb.Fatal(err)
 	}
 	return raw
+}
+
+// Claims decodes the claims of a compact JWS without verifying it, for a test to look at what
+// was signed; it fails tb if raw is not three parts with a JSON object in the middle.
+func Claims(tb testing.TB, raw string) map[string]any {
+	tb.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		tb.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		tb.Fatal(err)
+	}
+	return claims
 }
