@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
@@ -75,6 +76,15 @@ func (e *env) counts() counts {
 
 func (c counts) minus(d counts) counts {
 	return counts{c.Discovery - d.Discovery, c.JWKS - d.JWKS, c.Other - d.Other}
+}
+
+// assertRequests fails tb unless the issuer has seen want requests since it saw since
+// (counts{}: since it started); when says at which step, for the message.
+func (e *env) assertRequests(tb testing.TB, when string, want, since counts) {
+	tb.Helper()
+	if diff := cmp.Diff(want, e.counts().minus(since)); diff != "" {
+		tb.Errorf("requests %s (-want +got):\n%s", when, diff)
+	}
 }
 
 // class names the error class of err, for comparisons.
