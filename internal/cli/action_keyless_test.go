@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,12 @@ func newKeylessJob(t *testing.T, claims map[string]any) *keylessJob {
 	return j
 }
 
+// requestsSinceStart is how many requests the job's world has seen since
+// the broker started: for an OIDC token, at the broker, at Cloudflare.
+func (j *keylessJob) requestsSinceStart() int {
+	return len(j.idt.requests()) + len(j.front.requests()) + j.cfRequests() - j.cfAtStart
+}
+
 // with is a keyless step: broker-url and audience, no api-token.
 func (j *keylessJob) with(kv ...string) map[string]string {
 	m := map[string]string{"broker-url": j.front.srv.URL, "audience": brokertest.Audience}
@@ -165,7 +172,8 @@ func TestKeyless_HappyPath(t *testing.T) {
 			t.Errorf("a secret (%.8s…) was never masked", secret)
 		}
 	}
-	if mask, first := maskLine(job.Main, child), firstLineWith(job.Main, "granted token"); first >= 0 && mask > first {
+	granted := slices.IndexFunc(job.Main.Lines, func(l ghactiontest.Line) bool { return strings.Contains(l.Text, "granted token") })
+	if mask := maskLine(job.Main, child); granted >= 0 && mask > granted {
 		t.Error("the child was masked after a line about it")
 	}
 	if !strings.Contains(job.Main.Summary, "access-deploy") {
@@ -185,13 +193,19 @@ func TestKeyless_HappyPath(t *testing.T) {
 	j.b.addSecret(child)
 }
 
-func firstLineWith(st *ghactiontest.Stage, s string) int {
-	for i, l := range st.Lines {
-		if strings.Contains(l.Text, s) {
-			return i
-		}
+// oneError fails the test unless main exited 1 with exactly one ::error::
+// holding every one of want; it returns that error's text.
+func oneError(t *testing.T, job *ghactiontest.Job, want ...string) string {
+	t.Helper()
+	errs := job.Main.Annotations("error")
+	ok := job.Main.ExitCode == 1 && len(errs) == 1
+	for _, w := range want {
+		ok = ok && strings.Contains(errs[0].Data, w)
 	}
-	return -1
+	if !ok {
+		t.Fatalf("main: exit %d, errors %v, want exit 1 and one error saying %q\n%s", job.Main.ExitCode, errs, want, job.Main.Log)
+	}
+	return errs[0].Data
 }
 
 // TestKeyless_Refusals: what a user can act on, each in one ::error::.
@@ -201,10 +215,7 @@ func TestKeyless_Refusals(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, map[string]any{"ref": "refs/heads/feature"})
 		job := j.run(t, j.with())
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, `claim ref is "refs/heads/feature"`) {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
+		oneError(t, job, `claim ref is "refs/heads/feature"`)
 		if n := len(j.children()); n != 0 {
 			t.Errorf("%d tokens after a denial", n)
 		}
@@ -214,12 +225,8 @@ func TestKeyless_Refusals(t *testing.T) {
 		j := newKeylessJob(t, nil)
 		j.runner.IDToken = nil
 		job := j.run(t, j.with())
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, "permissions: id-token: write") ||
-			!strings.Contains(errs[0].Data, "fork") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
-		if n := len(j.idt.requests()) + len(j.front.requests()) + j.cfRequests() - j.cfAtStart; n != 0 {
+		oneError(t, job, "permissions: id-token: write", "fork")
+		if n := j.requestsSinceStart(); n != 0 {
 			t.Errorf("%d requests, want none", n)
 		}
 	})
@@ -227,11 +234,10 @@ func TestKeyless_Refusals(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, nil)
 		job := j.run(t, j.with("api-token", j.seeded.UserToken))
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.HasPrefix(errs[0].Data, "Input broker-url: ") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
+		if msg := oneError(t, job); !strings.HasPrefix(msg, "Input broker-url: ") {
+			t.Fatalf("the error %q does not start with the input's name", msg)
 		}
-		if n := len(j.idt.requests()) + len(j.front.requests()) + j.cfRequests() - j.cfAtStart; n != 0 {
+		if n := j.requestsSinceStart(); n != 0 {
 			t.Errorf("%d requests, want none", n)
 		}
 	})
@@ -268,10 +274,7 @@ func TestKeyless_Refusals(t *testing.T) {
 		}
 		j.front.fault.Store(&f)
 		job := j.run(t, j.with())
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, "scope DNS:write is not granted") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
+		oneError(t, job, "scope DNS:write is not granted")
 		if got := j.front.requests(); len(got) != 1 {
 			t.Errorf("requests to the broker %v, want one", got)
 		}
@@ -283,10 +286,7 @@ func TestKeyless_Refusals(t *testing.T) {
 		downURL := down.URL
 		down.Close()
 		job := j.run(t, j.with("broker-url", downURL))
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, downURL) || !strings.Contains(errs[0].Data, "connection refused") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
+		oneError(t, job, downURL, "connection refused")
 		if !strings.Contains(job.Main.Log, "attempt 2 of 5 failed") {
 			t.Errorf("the retries are not told:\n%s", job.Main.Log)
 		}
