@@ -134,10 +134,7 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	for _, o := range opts {
 		o(&cfg, &setup)
 	}
-	p, err := policy.Parse([]byte(brokertest.FormatPolicy(setup.policy, w.iss.URL())))
-	if err != nil {
-		tb.Fatalf("test policy: %v", err)
-	}
+	p := mustPolicy(tb, w, setup.policy)
 	parent := token.NewSecret(setup.parent(w.seeded))
 	w.cf = &cloudflare.Client{BaseURL: w.apiURL, HTTP: w.cfHTTP, Token: parent,
 		Retry: retry.Policy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond, Sleep: noWait}}
@@ -152,6 +149,7 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	cfg.Audit = w.audit
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(w.logs, format+"\n", args...) }
 	cfg.MintSleep = noWait
+	var err error
 	w.b, err = broker.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -164,6 +162,17 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	w.srv = httptest.NewServer(w.b)
 	tb.Cleanup(w.srv.Close)
 	w.client = &broker.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client(), Retry: retry.Policy{Sleep: noWait}}
+}
+
+// mustPolicy parses a test policy (a format for brokertest.FormatPolicy)
+// for w's issuer.
+func mustPolicy(tb testing.TB, w *world, format string) *policy.Policy {
+	tb.Helper()
+	p, err := policy.Parse([]byte(brokertest.FormatPolicy(format, w.iss.URL())))
+	if err != nil {
+		tb.Fatalf("test policy: %v", err)
+	}
+	return p
 }
 
 // jwt signs a token of the default job for the broker's audience, with overrides.

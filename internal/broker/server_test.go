@@ -17,15 +17,6 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
-func mustPolicy(tb testing.TB, w *world, text string) *policy.Policy {
-	tb.Helper()
-	p, err := policy.Parse([]byte(brokertest.FormatPolicy(text, w.iss.URL())))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
 func TestReload(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
@@ -56,11 +47,7 @@ func TestReload(t *testing.T) {
 		"no audience":   strings.Replace(next, "audience: https://broker.test\n", "", 1),
 	}
 	for name, text := range bad {
-		p, err := policy.Parse([]byte(brokertest.FormatPolicy(text, w.iss.URL())))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if err := w.b.Reload(t.Context(), p); err == nil {
+		if err := w.b.Reload(t.Context(), mustPolicy(t, w, text)); err == nil {
 			t.Errorf("%s: Reload accepted it", name)
 		}
 		if w.b.Policy().Rules[0].Claims[2].Values[0] != "refs/heads/release" {

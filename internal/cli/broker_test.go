@@ -126,44 +126,33 @@ func TestBrokerHostileTokens(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		form   func() string
+		body   string
 		status int
 		code   broker.Code
 	}{
-		{"alg none", func() string { return brokertest.Form(k.jwt(t, nil, oidcissuer.AlgNone())).Encode() }, 400, broker.InvalidRequest},
-		{"HS256 signed with the public key", func() string { return brokertest.Form(k.jwt(t, nil, oidcissuer.HS256WithPublicKey())).Encode() }, 400, broker.InvalidRequest},
-		{"unknown kid", func() string { return brokertest.Form(k.jwt(t, nil, oidcissuer.WithKeyID("no-such-kid"))).Encode() }, 400, broker.InvalidRequest},
-		{"a key not in the JWKS", func() string { return brokertest.Form(k.jwt(t, nil, oidcissuer.WithUnpublishedKey())).Encode() }, 400, broker.InvalidRequest},
-		{"another issuer's key", func() string { return brokertest.Form(foreign).Encode() }, 400, broker.InvalidRequest},
-		{"wrong iss", func() string {
-			return brokertest.Form(k.jwt(t, map[string]any{"iss": "https://token.actions.githubusercontent.com"})).Encode()
-		}, 400, broker.InvalidRequest},
-		{"wrong aud", func() string {
-			return brokertest.Form(k.jwt(t, map[string]any{"aud": "https://github.com/acme"})).Encode()
-		}, 400, broker.InvalidRequest},
-		{"expired", func() string {
-			return brokertest.Form(k.jwt(t, map[string]any{"iat": now - 3900, "nbf": now - 3900, "exp": now - 3600})).Encode()
-		}, 400, broker.InvalidRequest},
-		{"nbf in the future", func() string { return brokertest.Form(k.jwt(t, map[string]any{"nbf": now + 3600})).Encode() }, 400, broker.InvalidRequest},
-		{"oversize", func() string {
-			return brokertest.Form(k.jwt(t, map[string]any{"pad": strings.Repeat("x", 17<<10)})).Encode()
-		}, 400, broker.InvalidRequest},
-		{"malformed", func() string { return brokertest.Form("not.a.jwt").Encode() }, 400, broker.InvalidRequest},
-		{"not even three parts", func() string { return brokertest.Form("garbage").Encode() }, 400, broker.InvalidRequest},
-		{"replayed jti", func() string { return brokertest.Form(replayed).Encode() }, 400, broker.InvalidRequest},
-		{"no subject_token", func() string { return brokertest.Form("").Encode() }, 400, broker.InvalidRequest},
-		{"no subject_token_type", func() string { return brokertest.Form(k.jwt(t, nil), "subject_token_type", "").Encode() }, 400, broker.InvalidRequest},
-		{"wrong subject_token_type", func() string {
-			return brokertest.Form(k.jwt(t, nil), "subject_token_type", "urn:ietf:params:oauth:token-type:saml1").Encode()
-		}, 400, broker.InvalidRequest},
-		{"no grant_type", func() string { return brokertest.Form(k.jwt(t, nil), "grant_type", "").Encode() }, 400, broker.InvalidRequest},
-		{"wrong grant_type", func() string { return brokertest.Form(k.jwt(t, nil), "grant_type", "client_credentials").Encode() }, 400, broker.UnsupportedGrantType},
-		{"repeated subject_token", func() string { return brokertest.Form(k.jwt(t, nil)).Encode() + "&subject_token=x.y.z" }, 400, broker.InvalidRequest},
+		{"alg none", brokertest.Form(k.jwt(t, nil, oidcissuer.AlgNone())).Encode(), 400, broker.InvalidRequest},
+		{"HS256 signed with the public key", brokertest.Form(k.jwt(t, nil, oidcissuer.HS256WithPublicKey())).Encode(), 400, broker.InvalidRequest},
+		{"unknown kid", brokertest.Form(k.jwt(t, nil, oidcissuer.WithKeyID("no-such-kid"))).Encode(), 400, broker.InvalidRequest},
+		{"a key not in the JWKS", brokertest.Form(k.jwt(t, nil, oidcissuer.WithUnpublishedKey())).Encode(), 400, broker.InvalidRequest},
+		{"another issuer's key", brokertest.Form(foreign).Encode(), 400, broker.InvalidRequest},
+		{"wrong iss", brokertest.Form(k.jwt(t, map[string]any{"iss": "https://token.actions.githubusercontent.com"})).Encode(), 400, broker.InvalidRequest},
+		{"wrong aud", brokertest.Form(k.jwt(t, map[string]any{"aud": "https://github.com/acme"})).Encode(), 400, broker.InvalidRequest},
+		{"expired", brokertest.Form(k.jwt(t, map[string]any{"iat": now - 3900, "nbf": now - 3900, "exp": now - 3600})).Encode(), 400, broker.InvalidRequest},
+		{"nbf in the future", brokertest.Form(k.jwt(t, map[string]any{"nbf": now + 3600})).Encode(), 400, broker.InvalidRequest},
+		{"oversize", brokertest.Form(k.jwt(t, map[string]any{"pad": strings.Repeat("x", 17<<10)})).Encode(), 400, broker.InvalidRequest},
+		{"malformed", brokertest.Form("not.a.jwt").Encode(), 400, broker.InvalidRequest},
+		{"not even three parts", brokertest.Form("garbage").Encode(), 400, broker.InvalidRequest},
+		{"replayed jti", brokertest.Form(replayed).Encode(), 400, broker.InvalidRequest},
+		{"no subject_token", brokertest.Form("").Encode(), 400, broker.InvalidRequest},
+		{"no subject_token_type", brokertest.Form(k.jwt(t, nil), "subject_token_type", "").Encode(), 400, broker.InvalidRequest},
+		{"wrong subject_token_type", brokertest.Form(k.jwt(t, nil), "subject_token_type", "urn:ietf:params:oauth:token-type:saml1").Encode(), 400, broker.InvalidRequest},
+		{"no grant_type", brokertest.Form(k.jwt(t, nil), "grant_type", "").Encode(), 400, broker.InvalidRequest},
+		{"wrong grant_type", brokertest.Form(k.jwt(t, nil), "grant_type", "client_credentials").Encode(), 400, broker.UnsupportedGrantType},
+		{"repeated subject_token", brokertest.Form(k.jwt(t, nil)).Encode() + "&subject_token=x.y.z", 400, broker.InvalidRequest},
 	}
 	for _, tc := range cases {
-		body := tc.form()
 		before := k.cfRequests()
-		a := b.post(t, broker.TokenPath, "application/x-www-form-urlencoded", body)
+		a := b.post(t, broker.TokenPath, "application/x-www-form-urlencoded", tc.body)
 		if a.status != tc.status || broker.Code(a.code) != tc.code {
 			t.Errorf("%s: %d %s (%s), want %d %s", tc.name, a.status, a.code, a.desc, tc.status, tc.code)
 		}
