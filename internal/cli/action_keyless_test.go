@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +68,21 @@ func newRecorder(t *testing.T, target string) *recorder {
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// failWith makes r answer status with a JSON body instead of the server, to
+// the requests when says yes to.
+func (r *recorder) failWith(status int, body string, when func(*http.Request) bool) {
+	f := func(w http.ResponseWriter, req *http.Request) bool {
+		if !when(req) {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+		return true
+	}
+	r.fault.Store(&f)
 }
 
 func (r *recorder) requests() []string {
@@ -172,8 +186,7 @@ func TestKeyless_HappyPath(t *testing.T) {
 			t.Errorf("a secret (%.8s…) was never masked", secret)
 		}
 	}
-	granted := slices.IndexFunc(job.Main.Lines, func(l ghactiontest.Line) bool { return strings.Contains(l.Text, "granted token") })
-	if mask := maskLine(job.Main, child); granted >= 0 && mask > granted {
+	if mask, first := maskLine(job.Main, child), firstLineWith(job.Main, "granted token"); first >= 0 && mask > first {
 		t.Error("the child was masked after a line about it")
 	}
 	if !strings.Contains(job.Main.Summary, "access-deploy") {
@@ -191,6 +204,15 @@ func TestKeyless_HappyPath(t *testing.T) {
 		t.Error("the child outlives the job")
 	}
 	j.b.addSecret(child)
+}
+
+func firstLineWith(st *ghactiontest.Stage, s string) int {
+	for i, l := range st.Lines {
+		if strings.Contains(l.Text, s) {
+			return i
+		}
+	}
+	return -1
 }
 
 // oneError fails the test unless main exited 1 with exactly one ::error::
@@ -245,16 +267,8 @@ func TestKeyless_Refusals(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, nil)
 		var n atomic.Int32
-		f := func(w http.ResponseWriter, r *http.Request) bool {
-			if r.URL.Path != "/v1/token" || n.Add(1) > 2 {
-				return false
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, `{"error":"temporarily_unavailable","error_description":"Cloudflare is failing"}`)
-			return true
-		}
-		j.front.fault.Store(&f)
+		j.front.failWith(http.StatusServiceUnavailable, `{"error":"temporarily_unavailable","error_description":"Cloudflare is failing"}`,
+			func(r *http.Request) bool { return r.URL.Path == "/v1/token" && n.Add(1) <= 2 })
 		job := j.run(t, j.with())
 		if job.Main.Failed || job.Post.Failed {
 			t.Fatalf("main or post failed:\n%s", job.Main.Log)
@@ -266,13 +280,8 @@ func TestKeyless_Refusals(t *testing.T) {
 	t.Run("broker answering 4xx: not retried, explained", func(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, nil)
-		f := func(w http.ResponseWriter, r *http.Request) bool {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":"invalid_scope","error_description":"rule \"access-deploy\": scope DNS:write is not granted"}`)
-			return true
-		}
-		j.front.fault.Store(&f)
+		j.front.failWith(http.StatusBadRequest, `{"error":"invalid_scope","error_description":"rule \"access-deploy\": scope DNS:write is not granted"}`,
+			func(*http.Request) bool { return true })
 		job := j.run(t, j.with())
 		oneError(t, job, "scope DNS:write is not granted")
 		if got := j.front.requests(); len(got) != 1 {
