@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -136,7 +137,7 @@ func BenchmarkExchange(b *testing.B) {
 	for i := range b.N {
 		spent := &benchCounter{}
 		req := httptest.NewRequestWithContext(context.WithValue(context.Background(), cfTimeKey{}, spent), http.MethodPost,
-			broker.TokenPath, strings.NewReader(exchangeForm(tokens[i]).Encode()))
+			broker.TokenPath, strings.NewReader(brokertest.Form(tokens[i]).Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		rec := httptest.NewRecorder()
 		w.b.ServeHTTP(rec, req)
@@ -243,7 +244,7 @@ func percentile(ds []time.Duration, p float64) float64 {
 // loadExchange posts one exchange to the world's server with the counter
 // of its Cloudflare time.
 func loadExchange(w *world, hc *http.Client, subject string, spent *benchCounter) (string, error) {
-	req, err := http.NewRequest(http.MethodPost, w.timedURL+broker.TokenPath, strings.NewReader(exchangeForm(subject).Encode()))
+	req, err := http.NewRequest(http.MethodPost, w.timedURL+broker.TokenPath, strings.NewReader(brokertest.Form(subject).Encode()))
 	if err != nil {
 		return "", err
 	}

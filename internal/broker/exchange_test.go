@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/policy"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -22,9 +23,6 @@ const (
 	appsWrite = "1e13c5124ca64b72b1969a67e8829049"
 	appsRead  = "7ea222f6d5064cfa89ea366d7c1fee89"
 	orgsRead  = "26bc23f853634eb4bff59983b9064fde"
-	orgsWrite = "bfe0d8686a584fa680f4c53b5eb0de6d"
-	// apiTokensWrite is "API Tokens Write", which a user-owned parent needs.
-	apiTokensWrite = "686d18d5ac6c441c867cbf6771e58a0a"
 )
 
 func TestExchangeWholeGrant(t *testing.T) {
@@ -78,7 +76,7 @@ func TestExchangeWholeGrant(t *testing.T) {
 	}
 	assertAccess(t, w, g.Token, emulator.SeedAccount2, http.StatusOK)
 
-	audit := w.audit.entries(t)
+	audit := w.audit.Entries(t)
 	if len(audit) != 1 {
 		t.Fatalf("audit log: %+v, want one entry", audit)
 	}
@@ -169,7 +167,7 @@ func TestExchangeAccountOwnedCaller(t *testing.T) {
 func TestExchangeNoStore(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
-	a := w.postForm(t, broker.TokenPath, exchangeForm(w.jwt(t, nil)))
+	a := w.postForm(t, broker.TokenPath, brokertest.Form(w.jwt(t, nil)))
 	if a.status != http.StatusOK {
 		t.Fatalf("status %d: %s", a.status, a.body)
 	}
@@ -186,7 +184,7 @@ func TestExchangeNoStore(t *testing.T) {
 		}
 	}
 	// An error answer is no-store too.
-	a = w.postForm(t, broker.TokenPath, exchangeForm(""))
+	a = w.postForm(t, broker.TokenPath, brokertest.Form(""))
 	if got := a.header.Get("Cache-Control"); a.status != http.StatusBadRequest || got != "no-store" {
 		t.Errorf("error answer: %d, Cache-Control %q", a.status, got)
 	}
@@ -205,32 +203,32 @@ func TestExchangeRefusals(t *testing.T) {
 		code   broker.Code
 		desc   string // a part of the description
 	}{
-		{"no grant_type", func() url.Values { return exchangeForm(good(), "grant_type", "") }, 400, broker.InvalidRequest, "grant_type is missing"},
-		{"wrong grant_type", func() url.Values { return exchangeForm(good(), "grant_type", "client_credentials") }, 400, broker.UnsupportedGrantType, `"client_credentials" is not supported`},
-		{"no subject_token", func() url.Values { return exchangeForm("") }, 400, broker.InvalidRequest, "subject_token is missing"},
-		{"no subject_token_type", func() url.Values { return exchangeForm(good(), "subject_token_type", "") }, 400, broker.InvalidRequest, "subject_token_type is missing"},
+		{"no grant_type", func() url.Values { return brokertest.Form(good(), "grant_type", "") }, 400, broker.InvalidRequest, "grant_type is missing"},
+		{"wrong grant_type", func() url.Values { return brokertest.Form(good(), "grant_type", "client_credentials") }, 400, broker.UnsupportedGrantType, `"client_credentials" is not supported`},
+		{"no subject_token", func() url.Values { return brokertest.Form("") }, 400, broker.InvalidRequest, "subject_token is missing"},
+		{"no subject_token_type", func() url.Values { return brokertest.Form(good(), "subject_token_type", "") }, 400, broker.InvalidRequest, "subject_token_type is missing"},
 		{"wrong subject_token_type", func() url.Values {
-			return exchangeForm(good(), "subject_token_type", "urn:ietf:params:oauth:token-type:saml2")
+			return brokertest.Form(good(), "subject_token_type", "urn:ietf:params:oauth:token-type:saml2")
 		}, 400, broker.InvalidRequest, "is not accepted"},
-		{"jwt subject_token_type", func() url.Values { return exchangeForm(good(), "subject_token_type", broker.TokenTypeJWT) }, 200, "", ""},
-		{"requested_token_type", func() url.Values { return exchangeForm(good(), "requested_token_type", broker.TokenTypeIDToken) }, 400, broker.InvalidRequest, "is not issued"},
-		{"actor_token", func() url.Values { return exchangeForm(good(), "actor_token", "x") }, 400, broker.InvalidRequest, "actor_token"},
-		{"resource", func() url.Values { return exchangeForm(good(), "resource", "https://api.cloudflare.com") }, 400, broker.InvalidTarget, "account_ids"},
-		{"bad scope", func() url.Values { return exchangeForm(good(), "scope", "organisations") }, 400, broker.InvalidRequest, "did you mean organizations?"},
-		{"token-managing scope", func() url.Values { return exchangeForm(good(), "scope", "API%20Tokens:write") }, 400, broker.InvalidScope, "make tokens of its own"},
-		{"scope not granted", func() url.Values { return exchangeForm(good(), "scope", "service-tokens:read") }, 400, broker.InvalidScope, `rule "access-deploy": the rule does not grant scope "Access: Service Tokens Read"`},
-		{"bad account", func() url.Values { return exchangeForm(good(), "account_ids", "ABC") }, 400, broker.InvalidRequest, "account_ids:"},
+		{"jwt subject_token_type", func() url.Values { return brokertest.Form(good(), "subject_token_type", broker.TokenTypeJWT) }, 200, "", ""},
+		{"requested_token_type", func() url.Values { return brokertest.Form(good(), "requested_token_type", broker.TokenTypeIDToken) }, 400, broker.InvalidRequest, "is not issued"},
+		{"actor_token", func() url.Values { return brokertest.Form(good(), "actor_token", "x") }, 400, broker.InvalidRequest, "actor_token"},
+		{"resource", func() url.Values { return brokertest.Form(good(), "resource", "https://api.cloudflare.com") }, 400, broker.InvalidTarget, "account_ids"},
+		{"bad scope", func() url.Values { return brokertest.Form(good(), "scope", "organisations") }, 400, broker.InvalidRequest, "did you mean organizations?"},
+		{"token-managing scope", func() url.Values { return brokertest.Form(good(), "scope", "API%20Tokens:write") }, 400, broker.InvalidScope, "make tokens of its own"},
+		{"scope not granted", func() url.Values { return brokertest.Form(good(), "scope", "service-tokens:read") }, 400, broker.InvalidScope, `rule "access-deploy": the rule does not grant scope "Access: Service Tokens Read"`},
+		{"bad account", func() url.Values { return brokertest.Form(good(), "account_ids", "ABC") }, 400, broker.InvalidRequest, "account_ids:"},
 		{"account not granted", func() url.Values {
-			return exchangeForm(good(), "account_ids", emulator.SeedAccount3)
+			return brokertest.Form(good(), "account_ids", emulator.SeedAccount3)
 		}, 400, broker.InvalidTarget, "does not grant account"},
-		{"bad ttl", func() url.Values { return exchangeForm(good(), "ttl", "forever") }, 400, broker.InvalidRequest, "ttl:"},
-		{"ttl over max-ttl", func() url.Values { return exchangeForm(good(), "ttl", "3h") }, 400, broker.InvalidRequest, "above the rule's max-ttl 2h (refused, not shortened)"},
-		{"bad cidr", func() url.Values { return exchangeForm(good(), "allowed_ips", "10.0.0.1/8") }, 400, broker.InvalidRequest, "host bits"},
-		{"runner keyword", func() url.Values { return exchangeForm(good(), "allowed_ips", "runner") }, 400, broker.InvalidRequest, `"caller"`},
-		{"claim mismatch", func() url.Values { return exchangeForm(w.jwt(t, map[string]any{"ref": "refs/heads/feature"})) }, 403, broker.AccessDenied,
+		{"bad ttl", func() url.Values { return brokertest.Form(good(), "ttl", "forever") }, 400, broker.InvalidRequest, "ttl:"},
+		{"ttl over max-ttl", func() url.Values { return brokertest.Form(good(), "ttl", "3h") }, 400, broker.InvalidRequest, "above the rule's max-ttl 2h (refused, not shortened)"},
+		{"bad cidr", func() url.Values { return brokertest.Form(good(), "allowed_ips", "10.0.0.1/8") }, 400, broker.InvalidRequest, "host bits"},
+		{"runner keyword", func() url.Values { return brokertest.Form(good(), "allowed_ips", "runner") }, 400, broker.InvalidRequest, `"caller"`},
+		{"claim mismatch", func() url.Values { return brokertest.Form(w.jwt(t, map[string]any{"ref": "refs/heads/feature"})) }, 403, broker.AccessDenied,
 			`rule "access-deploy": claim ref is "refs/heads/feature", the rule wants "refs/heads/main"`},
-		{"outside every tenant", func() url.Values { return exchangeForm(w.jwt(t, map[string]any{"repository_owner_id": "1"})) }, 403, broker.AccessDenied, policy.OutsiderReason},
-		{"wrong audience", func() url.Values { return exchangeForm(w.jwt(t, map[string]any{"aud": "https://elsewhere"})) }, 400, broker.InvalidRequest, "audience"},
+		{"outside every tenant", func() url.Values { return brokertest.Form(w.jwt(t, map[string]any{"repository_owner_id": "1"})) }, 403, broker.AccessDenied, policy.OutsiderReason},
+		{"wrong audience", func() url.Values { return brokertest.Form(w.jwt(t, map[string]any{"aud": "https://elsewhere"})) }, 400, broker.InvalidRequest, "audience"},
 	}
 	for _, tc := range cases {
 		before := w.cfRequests()
@@ -248,7 +246,7 @@ func TestExchangeRefusals(t *testing.T) {
 	}
 	// Every refusal is in the audit log with its code.
 	denies := 0
-	for _, e := range w.audit.entries(t) {
+	for _, e := range w.audit.Entries(t) {
 		if e.Event == broker.EventDeny {
 			denies++
 			if e.Code == "" || e.Status < 400 || e.Reason == "" {
@@ -273,12 +271,12 @@ func TestExchangeRequestShape(t *testing.T) {
 		code        broker.Code
 	}{
 		{"json body", broker.TokenPath, "application/json", `{"grant_type":"x"}`, 400, broker.InvalidRequest},
-		{"no content type", broker.TokenPath, "", exchangeForm(subject).Encode(), 400, broker.InvalidRequest},
-		{"parameters in the URL", broker.TokenPath + "?subject_token=" + subject, "application/x-www-form-urlencoded", exchangeForm(subject).Encode(), 400, broker.InvalidRequest},
-		{"repeated parameter", broker.TokenPath, "application/x-www-form-urlencoded", exchangeForm(subject).Encode() + "&grant_type=x", 400, broker.InvalidRequest},
+		{"no content type", broker.TokenPath, "", brokertest.Form(subject).Encode(), 400, broker.InvalidRequest},
+		{"parameters in the URL", broker.TokenPath + "?subject_token=" + subject, "application/x-www-form-urlencoded", brokertest.Form(subject).Encode(), 400, broker.InvalidRequest},
+		{"repeated parameter", broker.TokenPath, "application/x-www-form-urlencoded", brokertest.Form(subject).Encode() + "&grant_type=x", 400, broker.InvalidRequest},
 		{"not form-encoded", broker.TokenPath, "application/x-www-form-urlencoded", "grant_type=%zz", 400, broker.InvalidRequest},
-		{"form over 32 KiB", broker.TokenPath, "application/x-www-form-urlencoded", exchangeForm(subject, "pad", strings.Repeat("a", 33<<10)).Encode(), 400, broker.InvalidRequest},
-		{"subject token over 16 KiB", broker.TokenPath, "application/x-www-form-urlencoded", exchangeForm(strings.Repeat("a", 16<<10+1)).Encode(), 400, broker.InvalidRequest},
+		{"form over 32 KiB", broker.TokenPath, "application/x-www-form-urlencoded", brokertest.Form(subject, "pad", strings.Repeat("a", 33<<10)).Encode(), 400, broker.InvalidRequest},
+		{"subject token over 16 KiB", broker.TokenPath, "application/x-www-form-urlencoded", brokertest.Form(strings.Repeat("a", 16<<10+1)).Encode(), 400, broker.InvalidRequest},
 		{"revoke form over 32 KiB", broker.RevokePath, "application/x-www-form-urlencoded", "token=" + strings.Repeat("a", 33<<10), 400, broker.InvalidRequest},
 		{"unknown path", "/v1/nothing", "application/x-www-form-urlencoded", "", 404, broker.InvalidRequest},
 	}
@@ -334,7 +332,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	subject := w.jwt(t, nil)
 	before := w.cfRequests()
-	a := w.postForm(t, broker.TokenPath, exchangeForm(subject))
+	a := w.postForm(t, broker.TokenPath, brokertest.Form(subject))
 	if a.status != http.StatusTooManyRequests || a.err.Error != string(broker.SlowDown) {
 		t.Fatalf("third exchange: %d %s, want 429 slow_down", a.status, a.err.Error)
 	}
@@ -346,7 +344,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Another identity (another repository of the same owner) has its own limit.
 	other := w.jwt(t, map[string]any{"repository_id": "777"})
-	if a := w.postForm(t, broker.TokenPath, exchangeForm(other)); a.status != http.StatusOK {
+	if a := w.postForm(t, broker.TokenPath, brokertest.Form(other)); a.status != http.StatusOK {
 		t.Errorf("another identity: %d %s", a.status, a.err.Description)
 	}
 	// The client sees a *broker.Error with RetryAfter, and does not retry past its attempts.
@@ -386,7 +384,7 @@ func TestMetadataAndHealth(t *testing.T) {
 	}
 	// Without a public URL the issuer is the audience.
 	w2 := mustWorld(t)
-	if got := w2.b.PublicURL(); got != aud {
+	if got := w2.b.PublicURL(); got != brokertest.Audience {
 		t.Errorf("PublicURL() = %q, want the audience", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -95,7 +96,7 @@ func TestIssuerKeysUnavailable(t *testing.T) {
 	w.iss.Fail(oidcissuer.RouteJWKS, http.StatusServiceUnavailable, 0)
 	before := w.cfRequests()
 	subject := w.jwt(t, nil)
-	a := w.postForm(t, broker.TokenPath, exchangeForm(subject))
+	a := w.postForm(t, broker.TokenPath, brokertest.Form(subject))
 	if a.status != http.StatusServiceUnavailable || a.err.Error != string(broker.TemporarilyUnavailable) || a.header.Get("Retry-After") == "" {
 		t.Fatalf("keys down: %d %s, want 503 temporarily_unavailable with Retry-After", a.status, a.err.Error)
 	}

@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,9 +14,11 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/policy"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -25,32 +26,16 @@ import (
 
 var _ broker.API = (*cloudflare.Client)(nil)
 
-// aud is the broker's audience in every test.
-const aud = "https://broker.test"
-
 // Claims of the default job (oidcissuer.DefaultClaims) that the test policy pins.
 const (
 	ownerID = "46576199"
 	repoID  = "1104004353"
 )
 
-// testPolicy is the policy of most tests; %[1]s is the issuer's URL, %[2]s
-// and %[3]s two seeded accounts.
-const testPolicy = `audience: https://broker.test
-issuers:
-  github: %[1]s
-rules:
-  - name: access-deploy
-    issuer: github
-    claims:
-      repository_owner_id: "46576199"
-      repository_id: "1104004353"
-      ref: refs/heads/main
-    grant:
-      account-ids: [%[2]s, %[3]s]
-      scopes: [apps-and-policies:write, organizations:read]
-      max-ttl: 2h
-  - name: account-owned
+// testPolicy is the policy of most tests (a format for
+// brokertest.FormatPolicy): brokertest.Policy's rule and one for an
+// account-owned token, pinned to another repository.
+const testPolicy = brokertest.Policy + `  - name: account-owned
     issuer: github
     claims:
       repository_owner_id: "46576199"
@@ -76,47 +61,12 @@ type world struct {
 	b      *broker.Server
 	srv    *httptest.Server
 	client *broker.Client
-	audit  *syncBuffer
-	logs   *syncBuffer
+	audit  *brokertest.Buffer
+	logs   *brokertest.Buffer
 	// timedURL serves the broker with each request's Cloudflare-time
 	// counter (spent, by the X-Bench-Counter header) in its context.
 	timedURL string
 	spent    sync.Map
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// entries decodes the audit log.
-func (s *syncBuffer) entries(tb testing.TB) []broker.Entry {
-	tb.Helper()
-	var out []broker.Entry
-	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var e broker.Entry
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			tb.Fatalf("audit line %q: %v", line, err)
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 // noWait stands in for every backoff: it returns at once.
@@ -145,7 +95,7 @@ func notStarted() worldOption { return func(_ *broker.Config, s *worldSetup) { s
 // mustWorld builds and starts a world.
 func mustWorld(tb testing.TB, opts ...worldOption) *world {
 	tb.Helper()
-	w := &world{e: emulator.New(), audit: &syncBuffer{}, logs: &syncBuffer{}}
+	w := &world{e: emulator.New(), audit: &brokertest.Buffer{}, logs: &brokertest.Buffer{}}
 	w.seeded = emulator.Seed(w.e)
 	// The quota would stop the load test; Cloudflare's limits are tested in package emulator.
 	w.e.SetLimits(emulator.Limits{UserTokenQuota: 0, AccountTokenQuota: 0})
@@ -159,15 +109,7 @@ func mustWorld(tb testing.TB, opts ...worldOption) *world {
 	w.apiURL = cfSrv.URL + emulator.BasePath
 	w.cfHTTP = cfSrv.Client()
 
-	w.issSrv = httptest.NewUnstartedServer(nil)
-	iss, err := oidcissuer.New("http://" + w.issSrv.Listener.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w.iss = iss
-	w.issSrv.Config.Handler = iss
-	w.issSrv.Start()
-	tb.Cleanup(w.issSrv.Close)
+	w.iss, w.issSrv = oidcissuertest.Serve(tb)
 	w.startBroker(tb, opts...)
 	return w
 }
@@ -177,7 +119,7 @@ func mustWorld(tb testing.TB, opts ...worldOption) *world {
 func mustWorldOn(tb testing.TB, w *world, parent string, opts ...worldOption) *world {
 	tb.Helper()
 	w2 := &world{e: w.e, seeded: w.seeded, apiURL: w.apiURL, cfHTTP: w.cfHTTP, iss: w.iss, issSrv: w.issSrv,
-		audit: &syncBuffer{}, logs: &syncBuffer{}}
+		audit: &brokertest.Buffer{}, logs: &brokertest.Buffer{}}
 	w2.startBroker(tb, append([]worldOption{func(_ *broker.Config, s *worldSetup) {
 		s.parent = func(emulator.Seeded) string { return parent }
 	}}, opts...)...)
@@ -192,10 +134,7 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	for _, o := range opts {
 		o(&cfg, &setup)
 	}
-	p, err := policy.Parse([]byte(fmt.Sprintf(setup.policy, w.iss.URL(), emulator.SeedAccount1, emulator.SeedAccount2)))
-	if err != nil {
-		tb.Fatalf("test policy: %v", err)
-	}
+	p := mustPolicy(tb, w, setup.policy)
 	parent := token.NewSecret(setup.parent(w.seeded))
 	w.cf = &cloudflare.Client{BaseURL: w.apiURL, HTTP: w.cfHTTP, Token: parent,
 		Retry: retry.Policy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond, Sleep: noWait}}
@@ -210,6 +149,7 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	cfg.Audit = w.audit
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(w.logs, format+"\n", args...) }
 	cfg.MintSleep = noWait
+	var err error
 	w.b, err = broker.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -224,36 +164,21 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	w.client = &broker.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client(), Retry: retry.Policy{Sleep: noWait}}
 }
 
+// mustPolicy parses a test policy (a format for brokertest.FormatPolicy)
+// for w's issuer.
+func mustPolicy(tb testing.TB, w *world, format string) *policy.Policy {
+	tb.Helper()
+	p, err := policy.Parse([]byte(brokertest.FormatPolicy(format, w.iss.URL())))
+	if err != nil {
+		tb.Fatalf("test policy: %v", err)
+	}
+	return p
+}
+
 // jwt signs a token of the default job for the broker's audience, with overrides.
 func (w *world) jwt(tb testing.TB, claims map[string]any, opts ...oidcissuer.SignOption) string {
 	tb.Helper()
-	c := map[string]any{"aud": aud}
-	for k, v := range claims {
-		c[k] = v
-	}
-	raw, err := w.iss.Sign(c, opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
-}
-
-// exchangeForm is a valid exchange form for subject, with overrides (an
-// empty value removes a parameter).
-func exchangeForm(subject string, kv ...string) url.Values {
-	f := url.Values{
-		"grant_type":         {broker.GrantTypeTokenExchange},
-		"subject_token":      {subject},
-		"subject_token_type": {broker.TokenTypeIDToken},
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			f.Del(kv[i])
-		} else {
-			f.Set(kv[i], kv[i+1])
-		}
-	}
-	return f
+	return oidcissuertest.Sign(tb, w.iss, brokertest.Audience, claims, opts...)
 }
 
 // answer is a raw HTTP answer.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -33,7 +34,7 @@ func TestRevokeOwnToken(t *testing.T) {
 			t.Errorf("%s: token %s still exists after revoke", g.Owner, g.TokenID)
 		}
 		assertAccess(t, w, g.Token, emulator.SeedAccount1, http.StatusUnauthorized)
-		e := w.audit.entries(t)
+		e := w.audit.Entries(t)
 		last := e[len(e)-1]
 		if last.Event != broker.EventRevoke || last.Outcome != "deleted" || last.TokenID != g.TokenID || last.Owner != string(g.Owner) {
 			t.Errorf("%s: audit %+v", g.Owner, last)
@@ -62,7 +63,7 @@ func TestRevokeOnlyOwnTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another broker: another parent token of the same user.
-	other := mustWorldSharing(t, w, anotherParent(w))
+	other := mustWorldOn(t, w, brokertest.SecondParent(w.e, w.seeded))
 	theirs, err := other.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
 	if err != nil {
 		t.Fatalf("the other broker: %v", err)
@@ -80,7 +81,7 @@ func TestRevokeOnlyOwnTokens(t *testing.T) {
 		}
 	}
 	foreign := 0
-	for _, e := range w.audit.entries(t) {
+	for _, e := range w.audit.Entries(t) {
 		if e.Event == broker.EventRevoke && e.Outcome == "foreign" {
 			foreign++
 		}
@@ -103,30 +104,6 @@ func TestRevokeOnlyOwnTokens(t *testing.T) {
 	if a := w.postForm(t, broker.RevokePath, url.Values{}); a.status != 400 || a.err.Error != string(broker.InvalidRequest) {
 		t.Errorf("revoke without token: %d %s", a.status, a.err.Error)
 	}
-}
-
-// anotherParent issues a second parent token of the seeded user, as able
-// as the first to make the test policy's user-owned tokens.
-func anotherParent(w *world) string {
-	accounts := map[string]string{}
-	for _, id := range w.seeded.AccountIDs {
-		accounts["com.cloudflare.api.account."+id] = "*"
-	}
-	_, v := w.e.IssueUserToken(w.seeded.UserID, emulator.TokenSpec{
-		Name: "another broker's parent",
-		Policies: []emulator.Policy{
-			{Effect: "allow", PermissionGroups: []string{apiTokensWrite}, Resources: map[string]string{"com.cloudflare.api.user." + w.seeded.UserID: "*"}},
-			{Effect: "allow", PermissionGroups: []string{appsWrite, orgsWrite}, Resources: accounts},
-		},
-	})
-	return v
-}
-
-// mustWorldSharing is a second broker with another parent, against w's
-// emulator and issuer.
-func mustWorldSharing(tb testing.TB, w *world, parent string) *world {
-	tb.Helper()
-	return mustWorldOn(tb, w, parent)
 }
 
 func TestRevokeCloudflareFails(t *testing.T) {

@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -11,20 +10,12 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcverify"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/policy"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
-
-func mustPolicy(tb testing.TB, w *world, text string) *policy.Policy {
-	tb.Helper()
-	p, err := policy.Parse([]byte(fmt.Sprintf(text, w.iss.URL(), emulator.SeedAccount1, emulator.SeedAccount2)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
 
 func TestReload(t *testing.T) {
 	t.Parallel()
@@ -56,11 +47,7 @@ func TestReload(t *testing.T) {
 		"no audience":   strings.Replace(next, "audience: https://broker.test\n", "", 1),
 	}
 	for name, text := range bad {
-		p, err := policy.Parse([]byte(fmt.Sprintf(text, w.iss.URL(), emulator.SeedAccount1, emulator.SeedAccount2)))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if err := w.b.Reload(t.Context(), p); err == nil {
+		if err := w.b.Reload(t.Context(), mustPolicy(t, w, text)); err == nil {
 			t.Errorf("%s: Reload accepted it", name)
 		}
 		if w.b.Policy().Rules[0].Claims[2].Values[0] != "refs/heads/release" {
@@ -139,7 +126,7 @@ func TestSweepDeletesOnlyOwnExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := mustWorldSharing(t, w, anotherParent(w))
+	other := mustWorldOn(t, w, brokertest.SecondParent(w.e, w.seeded))
 	theirs, err := other.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +144,7 @@ func TestSweepDeletesOnlyOwnExpired(t *testing.T) {
 		t.Errorf("after the sweep: mine %v (want gone), live %v, another broker's %v", w.alive(mine.TokenID), w.alive(live.TokenID), w.alive(theirs.TokenID))
 	}
 	found := false
-	for _, e := range w.audit.entries(t) {
+	for _, e := range w.audit.Entries(t) {
 		found = found || e.Event == broker.EventSweep && e.TokenID == mine.TokenID
 	}
 	if !found {
@@ -186,7 +173,7 @@ func TestTrustedProxies(t *testing.T) {
 		}
 		w := mustWorld(t, withConfig(func(c *broker.Config) { c.TrustedProxies = prefixes }))
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, w.srv.URL+broker.TokenPath,
-			strings.NewReader(exchangeForm(w.jwt(t, nil), "allowed_ips", "caller").Encode()))
+			strings.NewReader(brokertest.Form(w.jwt(t, nil), "allowed_ips", "caller").Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		for _, v := range tc.xff {
 			req.Header.Add("X-Forwarded-For", v)
@@ -221,15 +208,15 @@ func TestNoSecretInLogs(t *testing.T) {
 	// Refusals that quote request values.
 	for _, f := range []func() answer{
 		func() answer {
-			return w.postForm(t, broker.TokenPath, exchangeForm(w.jwt(t, nil), "subject_token_type", hostileJWT))
+			return w.postForm(t, broker.TokenPath, brokertest.Form(w.jwt(t, nil), "subject_token_type", hostileJWT))
 		},
 		func() answer {
-			return w.postForm(t, broker.TokenPath, exchangeForm(w.jwt(t, nil), "grant_type", g.Token.Reveal()))
+			return w.postForm(t, broker.TokenPath, brokertest.Form(w.jwt(t, nil), "grant_type", g.Token.Reveal()))
 		},
 		func() answer {
-			return w.postForm(t, broker.TokenPath, exchangeForm(w.jwt(t, nil), "scope", g.Token.Reveal()))
+			return w.postForm(t, broker.TokenPath, brokertest.Form(w.jwt(t, nil), "scope", g.Token.Reveal()))
 		},
-		func() answer { return w.postForm(t, broker.TokenPath, exchangeForm(hostileJWT+"x")) },
+		func() answer { return w.postForm(t, broker.TokenPath, brokertest.Form(hostileJWT+"x")) },
 	} {
 		answers = append(answers, string(f().body))
 	}
@@ -253,7 +240,7 @@ func TestNoSecretInLogs(t *testing.T) {
 			t.Errorf("audit line %q", line)
 		}
 	}
-	if e := w.audit.entries(t)[0]; e.RunID != "[redacted]" || !strings.Contains(e.Repository, "\n") {
+	if e := w.audit.Entries(t)[0]; e.RunID != "[redacted]" || !strings.Contains(e.Repository, "\n") {
 		t.Errorf("first entry: run_id %q, repository %q", e.RunID, e.Repository)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 )
@@ -69,6 +70,21 @@ func newRecorder(t *testing.T, target string) *recorder {
 	return r
 }
 
+// failWith makes r answer status with a JSON body instead of the server, to
+// the requests when says yes to.
+func (r *recorder) failWith(status int, body string, when func(*http.Request) bool) {
+	f := func(w http.ResponseWriter, req *http.Request) bool {
+		if !when(req) {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+		return true
+	}
+	r.fault.Store(&f)
+}
+
 func (r *recorder) requests() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -110,9 +126,15 @@ func newKeylessJob(t *testing.T, claims map[string]any) *keylessJob {
 	return j
 }
 
+// requestsSinceStart is how many requests the job's world has seen since
+// the broker started: for an OIDC token, at the broker, at Cloudflare.
+func (j *keylessJob) requestsSinceStart() int {
+	return len(j.idt.requests()) + len(j.front.requests()) + j.cfRequests() - j.cfAtStart
+}
+
 // with is a keyless step: broker-url and audience, no api-token.
 func (j *keylessJob) with(kv ...string) map[string]string {
-	m := map[string]string{"broker-url": j.front.srv.URL, "audience": brokerAud}
+	m := map[string]string{"broker-url": j.front.srv.URL, "audience": brokertest.Audience}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
@@ -193,6 +215,21 @@ func firstLineWith(st *ghactiontest.Stage, s string) int {
 	return -1
 }
 
+// oneError fails the test unless main exited 1 with exactly one ::error::
+// holding every one of want; it returns that error's text.
+func oneError(t *testing.T, job *ghactiontest.Job, want ...string) string {
+	t.Helper()
+	errs := job.Main.Annotations("error")
+	ok := job.Main.ExitCode == 1 && len(errs) == 1
+	for _, w := range want {
+		ok = ok && strings.Contains(errs[0].Data, w)
+	}
+	if !ok {
+		t.Fatalf("main: exit %d, errors %v, want exit 1 and one error saying %q\n%s", job.Main.ExitCode, errs, want, job.Main.Log)
+	}
+	return errs[0].Data
+}
+
 // TestKeyless_Refusals: what a user can act on, each in one ::error::.
 func TestKeyless_Refusals(t *testing.T) {
 	t.Parallel()
@@ -200,10 +237,7 @@ func TestKeyless_Refusals(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, map[string]any{"ref": "refs/heads/feature"})
 		job := j.run(t, j.with())
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, `claim ref is "refs/heads/feature"`) {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
+		oneError(t, job, `claim ref is "refs/heads/feature"`)
 		if n := len(j.children()); n != 0 {
 			t.Errorf("%d tokens after a denial", n)
 		}
@@ -213,12 +247,8 @@ func TestKeyless_Refusals(t *testing.T) {
 		j := newKeylessJob(t, nil)
 		j.runner.IDToken = nil
 		job := j.run(t, j.with())
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, "permissions: id-token: write") ||
-			!strings.Contains(errs[0].Data, "fork") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
-		if n := len(j.idt.requests()) + len(j.front.requests()) + j.cfRequests() - j.cfAtStart; n != 0 {
+		oneError(t, job, "permissions: id-token: write", "fork")
+		if n := j.requestsSinceStart(); n != 0 {
 			t.Errorf("%d requests, want none", n)
 		}
 	})
@@ -226,11 +256,10 @@ func TestKeyless_Refusals(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, nil)
 		job := j.run(t, j.with("api-token", j.seeded.UserToken))
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.HasPrefix(errs[0].Data, "Input broker-url: ") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
+		if msg := oneError(t, job); !strings.HasPrefix(msg, "Input broker-url: ") {
+			t.Fatalf("the error %q does not start with the input's name", msg)
 		}
-		if n := len(j.idt.requests()) + len(j.front.requests()) + j.cfRequests() - j.cfAtStart; n != 0 {
+		if n := j.requestsSinceStart(); n != 0 {
 			t.Errorf("%d requests, want none", n)
 		}
 	})
@@ -238,16 +267,8 @@ func TestKeyless_Refusals(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, nil)
 		var n atomic.Int32
-		f := func(w http.ResponseWriter, r *http.Request) bool {
-			if r.URL.Path != "/v1/token" || n.Add(1) > 2 {
-				return false
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, `{"error":"temporarily_unavailable","error_description":"Cloudflare is failing"}`)
-			return true
-		}
-		j.front.fault.Store(&f)
+		j.front.failWith(http.StatusServiceUnavailable, `{"error":"temporarily_unavailable","error_description":"Cloudflare is failing"}`,
+			func(r *http.Request) bool { return r.URL.Path == "/v1/token" && n.Add(1) <= 2 })
 		job := j.run(t, j.with())
 		if job.Main.Failed || job.Post.Failed {
 			t.Fatalf("main or post failed:\n%s", job.Main.Log)
@@ -259,18 +280,10 @@ func TestKeyless_Refusals(t *testing.T) {
 	t.Run("broker answering 4xx: not retried, explained", func(t *testing.T) {
 		t.Parallel()
 		j := newKeylessJob(t, nil)
-		f := func(w http.ResponseWriter, r *http.Request) bool {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":"invalid_scope","error_description":"rule \"access-deploy\": scope DNS:write is not granted"}`)
-			return true
-		}
-		j.front.fault.Store(&f)
+		j.front.failWith(http.StatusBadRequest, `{"error":"invalid_scope","error_description":"rule \"access-deploy\": scope DNS:write is not granted"}`,
+			func(*http.Request) bool { return true })
 		job := j.run(t, j.with())
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, "scope DNS:write is not granted") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
+		oneError(t, job, "scope DNS:write is not granted")
 		if got := j.front.requests(); len(got) != 1 {
 			t.Errorf("requests to the broker %v, want one", got)
 		}
@@ -282,10 +295,7 @@ func TestKeyless_Refusals(t *testing.T) {
 		downURL := down.URL
 		down.Close()
 		job := j.run(t, j.with("broker-url", downURL))
-		errs := job.Main.Annotations("error")
-		if job.Main.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, downURL) || !strings.Contains(errs[0].Data, "connection refused") {
-			t.Fatalf("main: exit %d, errors %v\n%s", job.Main.ExitCode, errs, job.Main.Log)
-		}
+		oneError(t, job, downURL, "connection refused")
 		if !strings.Contains(job.Main.Log, "attempt 2 of 5 failed") {
 			t.Errorf("the retries are not told:\n%s", job.Main.Log)
 		}

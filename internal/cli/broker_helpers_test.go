@@ -2,10 +2,8 @@ package cli_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,31 +19,17 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 )
 
-// brokerAud is the audience of the end-to-end brokers.
-const brokerAud = "https://cf-broker.test"
-
-// e2ePolicy is the policy of the end-to-end tests: %[1]s is the issuer.
-const e2ePolicy = `# the end-to-end tests' policy
-audience: https://cf-broker.test
-issuers:
-  github: %[1]s
-rules:
-  - name: access-deploy
-    issuer: github
-    claims:
-      repository_owner_id: "46576199"
-      repository_id: "1104004353"
-      ref: refs/heads/main
-    grant:
-      account-ids: [0a1b2c3d4e5f60718293a4b5c6d7e8f9, 1b2c3d4e5f60718293a4b5c6d7e8f90a]
-      scopes: [apps-and-policies:write, organizations:read]
-      max-ttl: 2h
-`
+// e2ePolicy is the policy of the end-to-end tests (a format for
+// writePolicy): brokertest.Policy behind a comment line, so that the line
+// numbers the tests expect count a comment too.
+const e2ePolicy = "# the end-to-end tests' policy\n" + brokertest.Policy
 
 // keyless is one Cloudflare emulator and one local OIDC issuer, each on a
 // loopback server, for brokers run as real processes.
@@ -69,37 +53,22 @@ func newKeyless(t *testing.T) *keyless {
 		}
 	})
 	k.apiURL = cf.URL + emulator.BasePath
-	srv := httptest.NewUnstartedServer(nil)
-	iss, err := oidcissuer.New("http://" + srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = iss
-	srv.Start()
-	t.Cleanup(srv.Close)
-	k.iss = iss
+	k.iss, _ = oidcissuertest.Serve(t)
 	return k
 }
 
 // jwt signs a token of the default job for the brokers' audience.
 func (k *keyless) jwt(t *testing.T, claims map[string]any, opts ...oidcissuer.SignOption) string {
 	t.Helper()
-	c := map[string]any{"aud": brokerAud}
-	for key, v := range claims {
-		c[key] = v
-	}
-	raw, err := k.iss.Sign(c, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return oidcissuertest.Sign(t, k.iss, brokertest.Audience, claims, opts...)
 }
 
-// writePolicy writes a policy file (a format with the issuer as %[1]s).
+// writePolicy writes a policy file, or writes it again (a format for
+// brokertest.FormatPolicy).
 func (k *keyless) writePolicy(t *testing.T, name, format string) string {
 	t.Helper()
 	path := filepath.Join(k.dir, name)
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(format, k.iss.URL())), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(brokertest.FormatPolicy(format, k.iss.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -121,29 +90,11 @@ func (k *keyless) children() []emulator.Token {
 	return k.seeded.Children(k.e)
 }
 
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // brokerProc is a broker running as the real binary.
 type brokerProc struct {
 	cmd            *exec.Cmd
 	url            string
-	stdout, stderr *lockedBuffer
+	stdout, stderr *brokertest.Buffer
 	done           chan struct{}
 	exit           error
 	client         *broker.Client
@@ -185,7 +136,7 @@ func (k *keyless) runBroker(t *testing.T, policyPath, parent string, args ...str
 	argv := append([]string{"broker", "--policy", policyPath, "--listen", "127.0.0.1:0", "--api-url", k.apiURL}, args...)
 	cmd := exec.Command(mustBinary(t), argv...)
 	cmd.Env = []string{"CF_SCOPED_TOKEN_API_TOKEN=" + parent}
-	b := &brokerProc{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{}),
+	b := &brokerProc{cmd: cmd, stdout: &brokertest.Buffer{}, stderr: &brokertest.Buffer{}, done: make(chan struct{}),
 		secrets: []string{parent, k.seeded.UserToken, k.seeded.AccountToken}}
 	cmd.Stdout, cmd.Stderr = b.stdout, b.stderr
 	if err := cmd.Start(); err != nil {
@@ -251,21 +202,6 @@ func (b *brokerProc) assertNoSecrets(t *testing.T) {
 	}
 }
 
-// audit decodes the audit log so far.
-func (b *brokerProc) audit(t *testing.T) []broker.Entry {
-	t.Helper()
-	var out []broker.Entry
-	sc := bufio.NewScanner(strings.NewReader(b.stdout.String()))
-	for sc.Scan() {
-		var e broker.Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("audit line %q: %v", sc.Text(), err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // rawAnswer is an HTTP answer of the broker.
 type rawAnswer struct {
 	status int
@@ -317,24 +253,6 @@ func (b *brokerProc) get(t *testing.T, path string) int {
 	return res.StatusCode
 }
 
-// form is an exchange form for subject, with overrides (an empty value
-// removes a parameter).
-func form(subject string, kv ...string) url.Values {
-	f := url.Values{
-		"grant_type":         {broker.GrantTypeTokenExchange},
-		"subject_token":      {subject},
-		"subject_token_type": {broker.TokenTypeIDToken},
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			f.Del(kv[i])
-		} else {
-			f.Set(kv[i], kv[i+1])
-		}
-	}
-	return f
-}
-
 // childAccess calls the emulator's Access API with a child token.
 func (k *keyless) childAccess(t *testing.T, child, account string) int {
 	t.Helper()
@@ -346,22 +264,4 @@ func (k *keyless) childAccess(t *testing.T, child, account string) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
-}
-
-// anotherParent issues a second user parent of the seeded user, able to
-// make the e2e policy's tokens.
-func (k *keyless) anotherParent() string {
-	accounts := map[string]string{}
-	for _, id := range k.seeded.AccountIDs {
-		accounts["com.cloudflare.api.account."+id] = "*"
-	}
-	_, v := k.e.IssueUserToken(k.seeded.UserID, emulator.TokenSpec{
-		Name: "another broker's parent",
-		Policies: []emulator.Policy{
-			{Effect: "allow", PermissionGroups: []string{"686d18d5ac6c441c867cbf6771e58a0a"}, // API Tokens Write
-				Resources: map[string]string{"com.cloudflare.api.user." + k.seeded.UserID: "*"}},
-			{Effect: "allow", PermissionGroups: []string{appsWrite, orgsWrite}, Resources: accounts},
-		},
-	})
-	return v
 }

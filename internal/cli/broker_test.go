@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/policy"
@@ -39,7 +39,7 @@ func TestBrokerEndToEnd(t *testing.T) {
 		t.Errorf("metadata: %d", s)
 	}
 
-	a := b.exchangeForm(t, form(k.jwt(t, nil)))
+	a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil)))
 	if a.status != 200 {
 		t.Fatalf("exchange: %d %s", a.status, a.body)
 	}
@@ -97,7 +97,7 @@ func TestBrokerEndToEnd(t *testing.T) {
 		t.Errorf("the revoked token on the Access API: %d", s)
 	}
 	events := map[string]int{}
-	for _, e := range b.audit(t) {
+	for _, e := range b.stdout.Entries(t) {
 		events[e.Event]++
 	}
 	if events[broker.EventMint] != 2 || events[broker.EventRevoke] != 1 {
@@ -113,53 +113,46 @@ func TestBrokerHostileTokens(t *testing.T) {
 	b := k.startBroker(t, k.writePolicy(t, "policy.yaml", e2ePolicy), k.seeded.UserToken)
 	now := time.Now().Unix()
 	replayed := k.jwt(t, nil)
-	if a := b.exchangeForm(t, form(replayed)); a.status != 200 {
+	if a := b.exchangeForm(t, brokertest.Form(replayed)); a.status != 200 {
 		t.Fatalf("first use of the replayed token: %d %s", a.status, a.body)
 	}
 	other, err := oidcissuer.New("http://127.0.0.1:1") // a key no broker trusts
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, err := other.Sign(map[string]any{"aud": brokerAud, "iss": k.iss.URL()})
+	foreign, err := other.Sign(map[string]any{"aud": brokertest.Audience, "iss": k.iss.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
 		name   string
-		form   func() string
+		body   string
 		status int
 		code   broker.Code
 	}{
-		{"alg none", func() string { return form(k.jwt(t, nil, oidcissuer.AlgNone())).Encode() }, 400, broker.InvalidRequest},
-		{"HS256 signed with the public key", func() string { return form(k.jwt(t, nil, oidcissuer.HS256WithPublicKey())).Encode() }, 400, broker.InvalidRequest},
-		{"unknown kid", func() string { return form(k.jwt(t, nil, oidcissuer.WithKeyID("no-such-kid"))).Encode() }, 400, broker.InvalidRequest},
-		{"a key not in the JWKS", func() string { return form(k.jwt(t, nil, oidcissuer.WithUnpublishedKey())).Encode() }, 400, broker.InvalidRequest},
-		{"another issuer's key", func() string { return form(foreign).Encode() }, 400, broker.InvalidRequest},
-		{"wrong iss", func() string {
-			return form(k.jwt(t, map[string]any{"iss": "https://token.actions.githubusercontent.com"})).Encode()
-		}, 400, broker.InvalidRequest},
-		{"wrong aud", func() string { return form(k.jwt(t, map[string]any{"aud": "https://github.com/acme"})).Encode() }, 400, broker.InvalidRequest},
-		{"expired", func() string {
-			return form(k.jwt(t, map[string]any{"iat": now - 3900, "nbf": now - 3900, "exp": now - 3600})).Encode()
-		}, 400, broker.InvalidRequest},
-		{"nbf in the future", func() string { return form(k.jwt(t, map[string]any{"nbf": now + 3600})).Encode() }, 400, broker.InvalidRequest},
-		{"oversize", func() string { return form(k.jwt(t, map[string]any{"pad": strings.Repeat("x", 17<<10)})).Encode() }, 400, broker.InvalidRequest},
-		{"malformed", func() string { return form("not.a.jwt").Encode() }, 400, broker.InvalidRequest},
-		{"not even three parts", func() string { return form("garbage").Encode() }, 400, broker.InvalidRequest},
-		{"replayed jti", func() string { return form(replayed).Encode() }, 400, broker.InvalidRequest},
-		{"no subject_token", func() string { return form("").Encode() }, 400, broker.InvalidRequest},
-		{"no subject_token_type", func() string { return form(k.jwt(t, nil), "subject_token_type", "").Encode() }, 400, broker.InvalidRequest},
-		{"wrong subject_token_type", func() string {
-			return form(k.jwt(t, nil), "subject_token_type", "urn:ietf:params:oauth:token-type:saml1").Encode()
-		}, 400, broker.InvalidRequest},
-		{"no grant_type", func() string { return form(k.jwt(t, nil), "grant_type", "").Encode() }, 400, broker.InvalidRequest},
-		{"wrong grant_type", func() string { return form(k.jwt(t, nil), "grant_type", "client_credentials").Encode() }, 400, broker.UnsupportedGrantType},
-		{"repeated subject_token", func() string { return form(k.jwt(t, nil)).Encode() + "&subject_token=x.y.z" }, 400, broker.InvalidRequest},
+		{"alg none", brokertest.Form(k.jwt(t, nil, oidcissuer.AlgNone())).Encode(), 400, broker.InvalidRequest},
+		{"HS256 signed with the public key", brokertest.Form(k.jwt(t, nil, oidcissuer.HS256WithPublicKey())).Encode(), 400, broker.InvalidRequest},
+		{"unknown kid", brokertest.Form(k.jwt(t, nil, oidcissuer.WithKeyID("no-such-kid"))).Encode(), 400, broker.InvalidRequest},
+		{"a key not in the JWKS", brokertest.Form(k.jwt(t, nil, oidcissuer.WithUnpublishedKey())).Encode(), 400, broker.InvalidRequest},
+		{"another issuer's key", brokertest.Form(foreign).Encode(), 400, broker.InvalidRequest},
+		{"wrong iss", brokertest.Form(k.jwt(t, map[string]any{"iss": "https://token.actions.githubusercontent.com"})).Encode(), 400, broker.InvalidRequest},
+		{"wrong aud", brokertest.Form(k.jwt(t, map[string]any{"aud": "https://github.com/acme"})).Encode(), 400, broker.InvalidRequest},
+		{"expired", brokertest.Form(k.jwt(t, map[string]any{"iat": now - 3900, "nbf": now - 3900, "exp": now - 3600})).Encode(), 400, broker.InvalidRequest},
+		{"nbf in the future", brokertest.Form(k.jwt(t, map[string]any{"nbf": now + 3600})).Encode(), 400, broker.InvalidRequest},
+		{"oversize", brokertest.Form(k.jwt(t, map[string]any{"pad": strings.Repeat("x", 17<<10)})).Encode(), 400, broker.InvalidRequest},
+		{"malformed", brokertest.Form("not.a.jwt").Encode(), 400, broker.InvalidRequest},
+		{"not even three parts", brokertest.Form("garbage").Encode(), 400, broker.InvalidRequest},
+		{"replayed jti", brokertest.Form(replayed).Encode(), 400, broker.InvalidRequest},
+		{"no subject_token", brokertest.Form("").Encode(), 400, broker.InvalidRequest},
+		{"no subject_token_type", brokertest.Form(k.jwt(t, nil), "subject_token_type", "").Encode(), 400, broker.InvalidRequest},
+		{"wrong subject_token_type", brokertest.Form(k.jwt(t, nil), "subject_token_type", "urn:ietf:params:oauth:token-type:saml1").Encode(), 400, broker.InvalidRequest},
+		{"no grant_type", brokertest.Form(k.jwt(t, nil), "grant_type", "").Encode(), 400, broker.InvalidRequest},
+		{"wrong grant_type", brokertest.Form(k.jwt(t, nil), "grant_type", "client_credentials").Encode(), 400, broker.UnsupportedGrantType},
+		{"repeated subject_token", brokertest.Form(k.jwt(t, nil)).Encode() + "&subject_token=x.y.z", 400, broker.InvalidRequest},
 	}
 	for _, tc := range cases {
-		body := tc.form()
 		before := k.cfRequests()
-		a := b.post(t, broker.TokenPath, "application/x-www-form-urlencoded", body)
+		a := b.post(t, broker.TokenPath, "application/x-www-form-urlencoded", tc.body)
 		if a.status != tc.status || broker.Code(a.code) != tc.code {
 			t.Errorf("%s: %d %s (%s), want %d %s", tc.name, a.status, a.code, a.desc, tc.status, tc.code)
 		}
@@ -244,25 +237,25 @@ func TestBrokerTenantSecrecy(t *testing.T) {
 	k := newKeyless(t)
 	b := k.startBroker(t, k.writePolicy(t, "policy.yaml", e2ePolicy), k.seeded.UserToken)
 	// Outside every rule's tenant: nothing about the policy.
-	a := b.exchangeForm(t, form(k.jwt(t, map[string]any{"repository_owner_id": "99", "repository_id": "98"})))
+	a := b.exchangeForm(t, brokertest.Form(k.jwt(t, map[string]any{"repository_owner_id": "99", "repository_id": "98"})))
 	if a.status != 403 || a.code != string(broker.AccessDenied) || a.desc != policy.OutsiderReason {
 		t.Errorf("outsider: %d %s %q", a.status, a.code, a.desc)
 	}
 	// Same owner, another repository: still outside (every pin must match).
-	a = b.exchangeForm(t, form(k.jwt(t, map[string]any{"repository_id": "98"})))
+	a = b.exchangeForm(t, brokertest.Form(k.jwt(t, map[string]any{"repository_id": "98"})))
 	if a.status != 403 || a.desc != policy.OutsiderReason {
 		t.Errorf("same owner, other repository: %d %q", a.status, a.desc)
 	}
 	// Inside the tenant: the rule and the first claim that failed.
-	a = b.exchangeForm(t, form(k.jwt(t, map[string]any{"ref": "refs/heads/feature"})))
+	a = b.exchangeForm(t, brokertest.Form(k.jwt(t, map[string]any{"ref": "refs/heads/feature"})))
 	if want := `rule "access-deploy": claim ref is "refs/heads/feature", the rule wants "refs/heads/main"`; a.status != 403 || a.desc != want {
 		t.Errorf("insider: %d %q, want %q", a.status, a.desc, want)
 	}
-	a = b.exchangeForm(t, form(k.jwt(t, nil), "scope", "service-tokens:read"))
+	a = b.exchangeForm(t, brokertest.Form(k.jwt(t, nil), "scope", "service-tokens:read"))
 	if a.status != 400 || a.code != string(broker.InvalidScope) || !strings.Contains(a.desc, `rule "access-deploy"`) {
 		t.Errorf("insider, scope: %d %s %q", a.status, a.code, a.desc)
 	}
-	a = b.exchangeForm(t, form(k.jwt(t, nil), "account_ids", k.seeded.AccountIDs[2]))
+	a = b.exchangeForm(t, brokertest.Form(k.jwt(t, nil), "account_ids", k.seeded.AccountIDs[2]))
 	if a.status != 400 || a.code != string(broker.InvalidTarget) {
 		t.Errorf("insider, account: %d %s %q", a.status, a.code, a.desc)
 	}
@@ -274,7 +267,7 @@ func TestBrokerIssuerKeysDown(t *testing.T) {
 	b := k.startBroker(t, k.writePolicy(t, "policy.yaml", e2ePolicy), k.seeded.UserToken)
 	k.iss.Fail(oidcissuer.RouteJWKS, http.StatusServiceUnavailable, 0)
 	before := k.cfRequests()
-	a := b.exchangeForm(t, form(k.jwt(t, nil)))
+	a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil)))
 	if a.status != 503 || a.code != string(broker.TemporarilyUnavailable) || a.header.Get("Retry-After") == "" {
 		t.Errorf("keys down: %d %s, want 503 temporarily_unavailable with Retry-After", a.status, a.code)
 	}
@@ -284,12 +277,12 @@ func TestBrokerIssuerKeysDown(t *testing.T) {
 	// The keys come back, are cached, and go away again: the cache serves.
 	k.iss.ClearFaults()
 	time.Sleep(5100 * time.Millisecond) // the verifier waits 5 s after a failed fetch before it asks again
-	if a := b.exchangeForm(t, form(k.jwt(t, nil))); a.status != 200 {
+	if a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil))); a.status != 200 {
 		t.Fatalf("keys back: %d %s", a.status, a.body)
 	}
 	k.iss.Fail(oidcissuer.RouteJWKS, http.StatusServiceUnavailable, 0)
 	k.iss.Fail(oidcissuer.RouteDiscovery, http.StatusServiceUnavailable, 0)
-	if a := b.exchangeForm(t, form(k.jwt(t, nil))); a.status != 200 {
+	if a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil))); a.status != 200 {
 		t.Errorf("keys cached, issuer down: %d %s", a.status, a.body)
 	}
 }
@@ -350,7 +343,7 @@ func TestBrokerRevokeOnlyOwn(t *testing.T) {
 	k := newKeyless(t)
 	path := k.writePolicy(t, "policy.yaml", e2ePolicy)
 	b := k.startBroker(t, path, k.seeded.UserToken)
-	otherParent := k.anotherParent()
+	otherParent := brokertest.SecondParent(k.e, k.seeded)
 	b.addSecret(otherParent)
 	other := k.startBroker(t, path, otherParent)
 
@@ -394,12 +387,12 @@ func TestBrokerRateLimitAndBodyLimits(t *testing.T) {
 	k := newKeyless(t)
 	b := k.startBroker(t, k.writePolicy(t, "policy.yaml", e2ePolicy), k.seeded.UserToken, "--rate-limit", "2/m", "--burst", "2")
 	for i := range 2 {
-		if a := b.exchangeForm(t, form(k.jwt(t, nil))); a.status != 200 {
+		if a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil))); a.status != 200 {
 			t.Fatalf("exchange %d: %d %s", i+1, a.status, a.body)
 		}
 	}
 	before := k.cfRequests()
-	a := b.exchangeForm(t, form(k.jwt(t, nil)))
+	a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil)))
 	if a.status != 429 || a.code != string(broker.SlowDown) {
 		t.Errorf("third exchange: %d %s, want 429 slow_down", a.status, a.code)
 	}
@@ -411,8 +404,8 @@ func TestBrokerRateLimitAndBodyLimits(t *testing.T) {
 	}
 	// Body limits: a form over 32 KiB, a subject token over 16 KiB.
 	for name, body := range map[string]string{
-		"form over 32 KiB":          form(k.jwt(t, nil), "pad", strings.Repeat("a", 33<<10)).Encode(),
-		"subject token over 16 KiB": form(strings.Repeat("a", 16<<10+1)).Encode(),
+		"form over 32 KiB":          brokertest.Form(k.jwt(t, nil), "pad", strings.Repeat("a", 33<<10)).Encode(),
+		"subject token over 16 KiB": brokertest.Form(strings.Repeat("a", 16<<10+1)).Encode(),
 	} {
 		a := b.post(t, broker.TokenPath, "application/x-www-form-urlencoded", body)
 		if a.status != 400 || a.code != string(broker.InvalidRequest) {
@@ -442,25 +435,21 @@ func TestBrokerReload(t *testing.T) {
 		}
 	}
 	// Bad: a glob on an id claim. Reported with its line; the old policy serves.
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(strings.Replace(e2ePolicy, `"1104004353"`, `"1104*"`, 1), k.iss.URL())), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	k.writePolicy(t, "policy.yaml", strings.Replace(e2ePolicy, `"1104004353"`, `"1104*"`, 1))
 	hup("the old policy stays")
 	if !regexp.MustCompile(`reload: .*policy.yaml: line 10: `).MatchString(b.stderr.String()) {
 		t.Errorf("reload fault without its line:\n%s", b.stderr)
 	}
-	if a := b.exchangeForm(t, form(k.jwt(t, nil))); a.status != 200 {
+	if a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil))); a.status != 200 {
 		t.Errorf("after a bad reload: %d %s, want the old policy", a.status, a.body)
 	}
 	// Good: the rule now wants another ref.
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(strings.Replace(e2ePolicy, "refs/heads/main", "refs/heads/release", 1), k.iss.URL())), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	k.writePolicy(t, "policy.yaml", strings.Replace(e2ePolicy, "refs/heads/main", "refs/heads/release", 1))
 	hup("in use")
-	if a := b.exchangeForm(t, form(k.jwt(t, nil))); a.status != 403 {
+	if a := b.exchangeForm(t, brokertest.Form(k.jwt(t, nil))); a.status != 403 {
 		t.Errorf("after a good reload, main: %d, want 403", a.status)
 	}
-	if a := b.exchangeForm(t, form(k.jwt(t, map[string]any{"ref": "refs/heads/release"}))); a.status != 200 {
+	if a := b.exchangeForm(t, brokertest.Form(k.jwt(t, map[string]any{"ref": "refs/heads/release"}))); a.status != 200 {
 		t.Errorf("after a good reload, release: %d %s", a.status, a.body)
 	}
 }
@@ -474,7 +463,7 @@ func TestBrokerDrain(t *testing.T) {
 	k.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Latency, Delay: 2 * time.Second, Times: 1})
 	var wg sync.WaitGroup
 	var a rawAnswer
-	wg.Go(func() { a = b.exchangeForm(t, form(k.jwt(t, nil))) })
+	wg.Go(func() { a = b.exchangeForm(t, brokertest.Form(k.jwt(t, nil))) })
 	// Wait until the create is in flight, then stop the broker.
 	deadline := time.Now().Add(10 * time.Second)
 	for !func() bool {

@@ -1,8 +1,6 @@
 package ghaction_test
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -11,37 +9,14 @@ import (
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 )
 
 // issuer serves a local GitHub-shaped OIDC issuer with one job.
 func issuer(t *testing.T) (*oidcissuer.Issuer, oidcissuer.Job) {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	iss, err := oidcissuer.New("http://" + srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = iss
-	srv.Start()
-	t.Cleanup(srv.Close)
+	iss, _ := oidcissuertest.Serve(t)
 	return iss, iss.NewJob(map[string]any{"repository": "octo-org/octo-repo"})
-}
-
-func payload(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d parts", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(b, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
 }
 
 // TestRequestIDToken: the token comes for the audience asked, added to the
@@ -55,7 +30,7 @@ func TestRequestIDToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims := payload(t, jwt)
+	claims := oidcissuertest.Claims(t, jwt)
 	if claims["aud"] != aud || claims["repository"] != "octo-org/octo-repo" || claims["iss"] != iss.URL() {
 		t.Errorf("claims %v", claims)
 	}

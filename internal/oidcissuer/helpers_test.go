@@ -16,6 +16,7 @@ import (
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 )
 
 // t0 is the fixed start of every test clock.
@@ -34,15 +35,8 @@ type testIssuer struct {
 // mustStart serves a new issuer at the server's URL plus path ("" or e.g. "/org/<uuid>").
 func mustStart(tb testing.TB, path string) *testIssuer {
 	tb.Helper()
-	srv := httptest.NewUnstartedServer(nil)
 	c := clocktest.New(t0)
-	iss, err := oidcissuer.New("http://"+srv.Listener.Addr().String()+path, oidcissuer.WithNow(c.Now))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv.Config.Handler = iss
-	srv.Start()
-	tb.Cleanup(srv.Close)
+	iss, srv := oidcissuertest.ServeAt(tb, path, oidcissuer.WithNow(c.Now))
 	return &testIssuer{iss: iss, srv: srv, now: c}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 )
 
 func TestNewRejectsBadURLs(t *testing.T) {
@@ -156,52 +157,25 @@ func verifier(tb testing.TB, ti *testIssuer, audience string) *oidc.IDTokenVerif
 func TestGoOIDCVerifiesIssuedTokens(t *testing.T) {
 	t.Parallel()
 	const aud = "https://broker.acme.example"
+	fromEndpoint := func(t *testing.T, ti *testIssuer) string { return ti.requestToken(t, ti.iss.NewJob(nil), aud) }
 	tests := []struct {
 		name, path string
 		token      func(t *testing.T, ti *testIssuer) string
-		wantKid    func(ti *testIssuer) string
-		wantAlg    string
+		alg        oidcissuer.Alg // of the key that must have signed
 	}{
+		{name: "token endpoint", token: fromEndpoint, alg: oidcissuer.RS256},
+		{name: "token endpoint, issuer with a path", path: "/org/5a7c2d1e-0b3f-4c6d-9e8f-1a2b3c4d5e6f", token: fromEndpoint, alg: oidcissuer.RS256},
 		{
-			name: "token endpoint",
-			token: func(t *testing.T, ti *testIssuer) string {
-				return ti.requestToken(t, ti.iss.NewJob(nil), aud)
-			},
-			wantKid: func(ti *testIssuer) string { return ti.iss.KeyID(oidcissuer.RS256) },
-			wantAlg: "RS256",
-		},
-		{
-			name: "token endpoint, issuer with a path",
-			path: "/org/5a7c2d1e-0b3f-4c6d-9e8f-1a2b3c4d5e6f",
-			token: func(t *testing.T, ti *testIssuer) string {
-				return ti.requestToken(t, ti.iss.NewJob(nil), aud)
-			},
-			wantKid: func(ti *testIssuer) string { return ti.iss.KeyID(oidcissuer.RS256) },
-			wantAlg: "RS256",
-		},
-		{
-			name: "Sign RS256",
-			token: func(t *testing.T, ti *testIssuer) string {
-				raw, err := ti.iss.Sign(map[string]any{"aud": aud})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return raw
-			},
-			wantKid: func(ti *testIssuer) string { return ti.iss.KeyID(oidcissuer.RS256) },
-			wantAlg: "RS256",
+			name:  "Sign RS256",
+			token: func(t *testing.T, ti *testIssuer) string { return oidcissuertest.Sign(t, ti.iss, aud, nil) },
+			alg:   oidcissuer.RS256,
 		},
 		{
 			name: "Sign ES256",
 			token: func(t *testing.T, ti *testIssuer) string {
-				raw, err := ti.iss.Sign(map[string]any{"aud": aud}, oidcissuer.WithAlg(oidcissuer.ES256))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return raw
+				return oidcissuertest.Sign(t, ti.iss, aud, nil, oidcissuer.WithAlg(oidcissuer.ES256))
 			},
-			wantKid: func(ti *testIssuer) string { return ti.iss.KeyID(oidcissuer.ES256) },
-			wantAlg: "ES256",
+			alg: oidcissuer.ES256,
 		},
 	}
 	for _, tc := range tests {
@@ -214,7 +188,7 @@ func TestGoOIDCVerifiesIssuedTokens(t *testing.T) {
 				t.Fatalf("go-oidc refused the issuer's token: %v", err)
 			}
 			header, claims, _ := jwtParts(t, raw)
-			if diff := cmp.Diff(map[string]any{"alg": tc.wantAlg, "kid": tc.wantKid(ti), "typ": "JWT"}, header); diff != "" {
+			if diff := cmp.Diff(map[string]any{"alg": string(tc.alg), "kid": ti.iss.KeyID(tc.alg), "typ": "JWT"}, header); diff != "" {
 				t.Errorf("header (-want +got):\n%s", diff)
 			}
 			if tok.Issuer != ti.iss.URL() || tok.Subject != "repo:acme/site-deploy:environment:production" {
@@ -379,11 +353,7 @@ func TestRotateAndRetire(t *testing.T) {
 	ti := mustStart(t, "")
 	sign := func(alg oidcissuer.Alg) string {
 		t.Helper()
-		raw, err := ti.iss.Sign(map[string]any{"aud": aud}, oidcissuer.WithAlg(alg))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return oidcissuertest.Sign(t, ti.iss, aud, nil, oidcissuer.WithAlg(alg))
 	}
 	kidOf := func(raw string) any {
 		h, _, _ := jwtParts(t, raw)
@@ -498,10 +468,7 @@ func TestHostileTokens(t *testing.T) {
 
 	t.Run("alg none", func(t *testing.T) {
 		t.Parallel()
-		raw, err := ti.iss.Sign(map[string]any{"aud": "x"}, oidcissuer.AlgNone())
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := oidcissuertest.Sign(t, ti.iss, "x", nil, oidcissuer.AlgNone())
 		header, claims, sig := jwtParts(t, raw)
 		if header["alg"] != "none" || header["kid"] != rsaKid || len(sig) != 0 || !strings.HasSuffix(raw, ".") {
 			t.Errorf("header %v, %d signature bytes, want alg none and an empty signature", header, len(sig))
@@ -516,10 +483,7 @@ func TestHostileTokens(t *testing.T) {
 
 	t.Run("HS256 keyed with the public key", func(t *testing.T) {
 		t.Parallel()
-		raw, err := ti.iss.Sign(map[string]any{"aud": "x"}, oidcissuer.HS256WithPublicKey())
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := oidcissuertest.Sign(t, ti.iss, "x", nil, oidcissuer.HS256WithPublicKey())
 		header, _, sig := jwtParts(t, raw)
 		if header["alg"] != "HS256" || header["kid"] != rsaKid {
 			t.Errorf("header %v", header)
@@ -542,10 +506,7 @@ func TestHostileTokens(t *testing.T) {
 	t.Run("unpublished key", func(t *testing.T) {
 		t.Parallel()
 		for _, alg := range []oidcissuer.Alg{oidcissuer.RS256, oidcissuer.ES256} {
-			raw, err := ti.iss.Sign(map[string]any{"aud": "x"}, oidcissuer.WithAlg(alg), oidcissuer.WithUnpublishedKey())
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := oidcissuertest.Sign(t, ti.iss, "x", nil, oidcissuer.WithAlg(alg), oidcissuer.WithUnpublishedKey())
 			header, _, _ := jwtParts(t, raw)
 			if header["alg"] != string(alg) || header["kid"] != ti.iss.KeyID(alg) {
 				t.Errorf("%s: header %v, want the published kid", alg, header)

@@ -41,9 +41,7 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if got := e.counts().minus(before); got != (counts{}) {
-				b.Errorf("requests while verifying with cached keys: %+v", got)
-			}
+			e.assertRequests(b, "while verifying with cached keys", counts{}, before)
 		})
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcverify"
 )
 
@@ -34,15 +36,8 @@ type env struct {
 // mustEnv starts an issuer and a verifier trusting it; edit changes the verifier's Config.
 func mustEnv(tb testing.TB, edit ...func(*oidcverify.Config)) *env {
 	tb.Helper()
-	srv := httptest.NewUnstartedServer(nil)
 	c := clocktest.New(t0)
-	iss, err := oidcissuer.New("http://"+srv.Listener.Addr().String(), oidcissuer.WithNow(c.Now))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv.Config.Handler = iss
-	srv.Start()
-	tb.Cleanup(srv.Close)
+	iss, srv := oidcissuertest.Serve(tb, oidcissuer.WithNow(c.Now))
 	cfg := oidcverify.Config{Issuers: []string{iss.URL()}, Audience: aud, HTTP: srv.Client(), Now: c.Now}
 	for _, e := range edit {
 		e(&cfg)
@@ -57,15 +52,7 @@ func mustEnv(tb testing.TB, edit ...func(*oidcverify.Config)) *env {
 // sign signs a token for the broker's audience (claims may override it).
 func (e *env) sign(tb testing.TB, claims map[string]any, opts ...oidcissuer.SignOption) string {
 	tb.Helper()
-	c := map[string]any{"aud": aud}
-	for k, v := range claims {
-		c[k] = v
-	}
-	raw, err := e.iss.Sign(c, opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
+	return oidcissuertest.Sign(tb, e.iss, aud, claims, opts...)
 }
 
 // warm verifies one good token, so that discovery and the keys are cached.
@@ -89,6 +76,15 @@ func (e *env) counts() counts {
 
 func (c counts) minus(d counts) counts {
 	return counts{c.Discovery - d.Discovery, c.JWKS - d.JWKS, c.Other - d.Other}
+}
+
+// assertRequests fails tb unless the issuer has seen want requests since it saw since
+// (counts{}: since it started); when says at which step, for the message.
+func (e *env) assertRequests(tb testing.TB, when string, want, since counts) {
+	tb.Helper()
+	if diff := cmp.Diff(want, e.counts().minus(since)); diff != "" {
+		tb.Errorf("requests %s (-want +got):\n%s", when, diff)
+	}
 }
 
 // class names the error class of err, for comparisons.

@@ -42,20 +42,17 @@ func (is *issuer) ready(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	}
 	c := is.inflight
 	if c == nil {
-		c = &call{done: make(chan struct{})}
-		is.inflight = c
 		is.lastAttempt = now
-		// As for key fetches: the caller's cancellation must not spoil the result for others.
-		fctx := context.WithoutCancel(ctx)
-		go func() {
+		// The caller holds is.mu until is.inflight is set: the discovery cannot clear it first.
+		c = startCall(ctx, func(fctx context.Context) error {
 			v, err := is.discover(fctx)
 			is.mu.Lock()
+			defer is.mu.Unlock()
 			is.inflight = nil
 			is.verifier, is.lastErr = v, err
-			is.mu.Unlock()
-			c.err = err
-			close(c.done)
-		}()
+			return err
+		})
+		is.inflight = c
 	}
 	is.mu.Unlock()
 	if err := c.wait(ctx); err != nil {

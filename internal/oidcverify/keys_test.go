@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcverify"
@@ -41,9 +40,7 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 		}
 		e.now.Advance(500 * time.Millisecond) // 50 s in all
 	}
-	if diff := cmp.Diff(counts{JWKS: 1}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests for 100 unknown kids in 50 s (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "for 100 unknown kids in 50 s", counts{JWKS: 1}, before)
 	// Good tokens were never held up.
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); err != nil {
 		t.Fatal(err)
@@ -53,9 +50,7 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	for i := range 10 {
 		_, _ = e.v.Verify(t.Context(), randomKid(t, e, 1000+i))
 	}
-	if diff := cmp.Diff(counts{JWKS: 2}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests a minute later (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "a minute later", counts{JWKS: 2}, before)
 }
 
 func TestUnknownKidsConcurrently(t *testing.T) {
@@ -76,9 +71,7 @@ func TestUnknownKidsConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if diff := cmp.Diff(counts{JWKS: 1}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests for 100 concurrent unknown kids (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "for 100 concurrent unknown kids", counts{JWKS: 1}, before)
 }
 
 func TestKeyRefreshSetting(t *testing.T) {
@@ -90,9 +83,7 @@ func TestKeyRefreshSetting(t *testing.T) {
 		_, _ = e.v.Verify(t.Context(), randomKid(t, e, i))
 		e.now.Advance(time.Minute) // 10 min: refetches at 0 and 5 min
 	}
-	if diff := cmp.Diff(counts{JWKS: 2}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests over 10 min with KeyRefresh 5m (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "over 10 min with KeyRefresh 5m", counts{JWKS: 2}, before)
 }
 
 func TestKeyRotation(t *testing.T) {
@@ -107,18 +98,14 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); err != nil {
 		t.Fatalf("token of the new key: %v", err)
 	}
-	if diff := cmp.Diff(counts{JWKS: 1}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests for a rotated key (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "for a rotated key", counts{JWKS: 1}, before)
 	if _, err := e.v.Verify(t.Context(), old); err != nil {
 		t.Errorf("token of the old, still published key: %v", err)
 	}
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil, oidcissuer.WithAlg(oidcissuer.ES256))); err != nil {
 		t.Errorf("ES256 after RSA rotation: %v", err)
 	}
-	if diff := cmp.Diff(counts{JWKS: 1}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests after the refetch (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "after the refetch", counts{JWKS: 1}, before)
 }
 
 // TestRotationRightAfterARefetch documents the cost of the rate limit: a key rotated in
@@ -150,9 +137,7 @@ func TestJWKSDownWithKeysCached(t *testing.T) {
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); err != nil {
 		t.Fatalf("cached key with the JWKS down: %v", err)
 	}
-	if diff := cmp.Diff(counts{}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "for a cached key with the JWKS down", counts{}, before)
 	// An unknown kid cannot be judged: the refetch fails.
 	if _, err := e.v.Verify(t.Context(), randomKid(t, e, 1)); class(err) != "unavailable" {
 		t.Errorf("unknown kid with the JWKS down: %v, want unavailable", err)
@@ -164,9 +149,7 @@ func TestJWKSDownWithKeysCached(t *testing.T) {
 	if _, err := e.v.Verify(t.Context(), randomKid(t, e, 2)); class(err) != "unavailable" {
 		t.Errorf("another unknown kid right after: %v, want unavailable", err)
 	}
-	if diff := cmp.Diff(counts{JWKS: 1}, e.counts().minus(before)); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "for two unknown kids with the JWKS down", counts{JWKS: 1}, before)
 }
 
 func TestJWKSDownNoKeys(t *testing.T) {
@@ -185,18 +168,14 @@ func TestJWKSDownNoKeys(t *testing.T) {
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); class(err) != "unavailable" {
 		t.Errorf("again: %v, want unavailable", err)
 	}
-	if diff := cmp.Diff(counts{Discovery: 1, JWKS: 1}, e.counts()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "with no keys to be had", counts{Discovery: 1, JWKS: 1}, counts{})
 	// Recovered, and the retry interval past.
 	e.iss.ClearFaults()
 	e.now.Advance(time.Second)
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); err != nil {
 		t.Errorf("after recovery: %v", err)
 	}
-	if diff := cmp.Diff(counts{Discovery: 1, JWKS: 2}, e.counts()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "after recovery", counts{Discovery: 1, JWKS: 2}, counts{})
 }
 
 func TestDiscoveryDown(t *testing.T) {
@@ -212,17 +191,13 @@ func TestDiscoveryDown(t *testing.T) {
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); class(err) != "unavailable" {
 		t.Errorf("again: %v, want unavailable", err)
 	}
-	if diff := cmp.Diff(counts{Discovery: 1}, e.counts()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "with discovery down", counts{Discovery: 1}, counts{})
 	e.iss.ClearFaults()
 	e.now.Advance(time.Second)
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); err != nil {
 		t.Errorf("after recovery: %v", err)
 	}
-	if diff := cmp.Diff(counts{Discovery: 2, JWKS: 1}, e.counts()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "after recovery", counts{Discovery: 2, JWKS: 1}, counts{})
 	// Discovery is cached from now on.
 	if _, err := e.v.Verify(t.Context(), e.sign(t, nil)); err != nil {
 		t.Fatal(err)
@@ -254,9 +229,7 @@ func TestStaleKeysAreRefetched(t *testing.T) {
 			e.now.Advance(61 * time.Minute)
 			before := e.counts()
 			_, err := e.v.Verify(t.Context(), long)
-			if diff := cmp.Diff(counts{JWKS: 1}, e.counts().minus(before)); diff != "" {
-				t.Errorf("requests for keys an hour old (-want +got):\n%s", diff)
-			}
+			e.assertRequests(t, "for keys an hour old", counts{JWKS: 1}, before)
 			if jwksDown {
 				if err != nil {
 					t.Errorf("with the refetch failing the cached keys must serve: %v", err)
@@ -289,9 +262,7 @@ func TestColdStartConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if diff := cmp.Diff(counts{Discovery: 1, JWKS: 1}, e.counts()); diff != "" {
-		t.Errorf("requests for 20 concurrent first tokens (-want +got):\n%s", diff)
-	}
+	e.assertRequests(t, "for 20 concurrent first tokens", counts{Discovery: 1, JWKS: 1}, counts{})
 }
 
 // TestCallerGivingUpSpoilsNothing: a caller whose context ends during a slow discovery or
@@ -341,9 +312,7 @@ func TestCallerGivingUpSpoilsNothing(t *testing.T) {
 			if _, err := e.v.Verify(t.Context(), tc.token(t, e)); err != nil {
 				t.Fatalf("next caller: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, e.counts()); diff != "" {
-				t.Errorf("requests (-want +got):\n%s", diff)
-			}
+			e.assertRequests(t, "of both callers", tc.want, counts{})
 		})
 	}
 }

@@ -44,6 +44,20 @@ type call struct {
 	err  error
 }
 
+// startCall runs fetch on its own goroutine and returns the call to wait on. fetch gets a
+// context that the caller's cancellation does not end, so that a caller who gives up does not
+// waste the answer for everyone else; it records its result (under its owner's lock) before
+// the call is done.
+func startCall(ctx context.Context, fetch func(context.Context) error) *call {
+	c := &call{done: make(chan struct{})}
+	fctx := context.WithoutCancel(ctx)
+	go func() {
+		c.err = fetch(fctx)
+		close(c.done)
+	}()
+	return c
+}
+
 // wait blocks until c is done or ctx ends.
 func (c *call) wait(ctx context.Context) error {
 	select {
@@ -197,31 +211,25 @@ func (ks *keySet) unavailable(err error) error {
 	return &unavailableError{what: "fetching the keys of issuer " + quote(ks.issuer), cause: err}
 }
 
-// startLocked starts a fetch, or joins the one in flight. The fetch runs on its own goroutine
-// and a context that the caller's cancellation does not end, so that a caller who gives up
-// does not waste the answer for everyone else. Callers hold ks.mu.
+// startLocked starts a fetch (see startCall), or joins the one in flight. Callers hold ks.mu.
 func (ks *keySet) startLocked(ctx context.Context, now time.Time) *call {
 	if ks.inflight != nil {
 		return ks.inflight
 	}
-	c := &call{done: make(chan struct{})}
-	ks.inflight = c
 	ks.lastAttempt = now
-	fctx := context.WithoutCancel(ctx)
-	go func() {
+	ks.inflight = startCall(ctx, func(fctx context.Context) error {
 		keys, err := ks.fetch(fctx)
 		ks.mu.Lock()
+		defer ks.mu.Unlock()
 		ks.inflight = nil
 		if err == nil {
 			ks.keys, ks.loaded, ks.fetchedAt, ks.lastErr = keys, true, now, nil
 		} else {
 			ks.lastErr = err
 		}
-		ks.mu.Unlock()
-		c.err = err
-		close(c.done)
-	}()
-	return c
+		return err
+	})
+	return ks.inflight
 }
 
 // fetch GETs the JWKS and returns its usable keys.

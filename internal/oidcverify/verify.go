@@ -342,12 +342,9 @@ func audience(c any) ([]string, bool) {
 // checkClaims runs the checks after go-oidc's: the times with the leeway, jti, and replay.
 func (v *Verifier) checkClaims(iss string, claims map[string]any) (*Identity, error) {
 	now := v.now()
-	exp, err := numericDate(claims, "exp")
+	exp, err := requiredDate(claims, "exp")
 	if err != nil {
 		return nil, err
-	}
-	if exp.IsZero() {
-		return nil, invalidf("token has no exp")
 	}
 	if now.After(exp.Add(v.leeway)) {
 		return nil, invalidf("token expired at %s", exp.Format(time.RFC3339))
@@ -359,12 +356,9 @@ func (v *Verifier) checkClaims(iss string, claims map[string]any) (*Identity, er
 	if !nbf.IsZero() && now.Before(nbf.Add(-v.leeway)) {
 		return nil, invalidf("token is not valid before %s", nbf.Format(time.RFC3339))
 	}
-	iat, err := numericDate(claims, "iat")
+	iat, err := requiredDate(claims, "iat")
 	if err != nil {
 		return nil, err
-	}
-	if iat.IsZero() {
-		return nil, invalidf("token has no iat")
 	}
 	if iat.After(now.Add(v.leeway)) {
 		return nil, invalidf("token was issued in the future (iat %s)", iat.Format(time.RFC3339))
@@ -394,6 +388,15 @@ func (v *Verifier) Release(id *Identity) {
 		return
 	}
 	v.replay.release(id.Issuer, id.JTI)
+}
+
+// requiredDate is numericDate for a claim the token must carry.
+func requiredDate(claims map[string]any, k string) (time.Time, error) {
+	t, err := numericDate(claims, k)
+	if err == nil && t.IsZero() {
+		return t, invalidf("token has no %s", k)
+	}
+	return t, err
 }
 
 // numericDate reads claim k, a NumericDate (RFC 7519 §2: seconds since the epoch, possibly

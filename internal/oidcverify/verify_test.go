@@ -153,9 +153,7 @@ func TestRefusedBeforeAnyRequest(t *testing.T) {
 				t.Errorf("reason %q does not say %q", err, tc.want)
 			}
 			assertSafeMessage(t, err, raw)
-			if diff := cmp.Diff(counts{}, e.counts()); diff != "" {
-				t.Errorf("requests to the issuer (-want +got):\n%s", diff)
-			}
+			e.assertRequests(t, "to the issuer", counts{}, counts{})
 		})
 	}
 }
@@ -307,9 +305,7 @@ func TestTokenChecks(t *testing.T) {
 				}
 			}
 			assertSafeMessage(t, err, raw)
-			if diff := cmp.Diff(counts{JWKS: tc.wantFetch}, e.counts().minus(before)); diff != "" {
-				t.Errorf("requests after warm-up (-want +got):\n%s", diff)
-			}
+			e.assertRequests(t, "after warm-up", counts{JWKS: tc.wantFetch}, before)
 		})
 	}
 }

@@ -145,18 +145,23 @@ ln -s cf-scoped-token "$work/bin/cf-scoped-token-post"
 bin="$work/bin/cf-scoped-token"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# wait_line FILE PATTERN PID TRIES: waits up to TRIES × 0.1 s, or until PID exits, for a line of
+# FILE to match PATTERN; its status says whether one does.
+wait_line() {
+	for _ in $(seq "$4"); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$3" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q "$2" "$1" 2>/dev/null
+}
 for try in 1 2 3 4 5; do
 	port=$((20000 + RANDOM % 40000))
 	port_free "$port" || continue
 	# --oidc: a local OIDC issuer beside it, shaped like GitHub's, for the keyless run below.
 	"$bin" emulator --listen "127.0.0.1:$port" --oidc --oidc-listen 127.0.0.1:0 >"$work/emulator.out" 2>"$work/emulator.err" &
 	emu_pid=$!
-	for _ in $(seq 100); do
-		grep -q '^# the emulator serves' "$work/emulator.out" 2>/dev/null && break
-		kill -0 "$emu_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -q '^# the emulator serves' "$work/emulator.out" && break
+	wait_line "$work/emulator.out" '^# the emulator serves' "$emu_pid" 100 && break
 	kill "$emu_pid" 2>/dev/null || true
 	emu_pid=
 done
@@ -419,11 +424,7 @@ POLICY
 CF_SCOPED_TOKEN_API_TOKEN=$parent "$bin" broker --policy "$work/policy.yaml" --listen 127.0.0.1:0 --api-url "$api_url" \
 	>"$work/broker.audit" 2>"$work/broker.err" &
 broker_pid=$!
-for _ in $(seq 200); do
-	grep -q 'listening on http://' "$work/broker.err" 2>/dev/null && break
-	kill -0 "$broker_pid" 2>/dev/null || break
-	sleep 0.1
-done
+wait_line "$work/broker.err" 'listening on http://' "$broker_pid" 200 || true # the check below says what failed
 broker_url=$(grep -Eo 'listening on http://[0-9.:]+' "$work/broker.err" | head -1 | cut -d' ' -f3)
 [ -n "$broker_url" ] || { cat "$work/broker.err" >&2; fail "the broker did not start"; }
 say "broker at $broker_url (pid $broker_pid), issuer $issuer"
