@@ -17,7 +17,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 )
 
@@ -209,14 +209,7 @@ func newWorld(tb testing.TB, latency time.Duration, limits emulator.Limits) *wor
 		e.AddFault(emulator.Fault{Kind: emulator.Latency, Delay: latency}) // Route "": every route
 	}
 	rec := &recorder{next: e}
-	srv := httptest.NewServer(rec)
-	tb.Cleanup(func() {
-		srv.Close()
-		// A request the emulator has no route for is a client bug, whatever was measured.
-		for _, r := range e.Unhandled() {
-			tb.Errorf("request to an unknown route: %s %s", r.Method, r.Path)
-		}
-	})
+	srv := emulatortest.Serve(tb, e, rec)
 	return &world{
 		e: e, seeded: seeded, rec: rec, apiURL: srv.URL + emulator.BasePath, latency: latency,
 		runner: &ghactiontest.Runner{Binary: bins.action, ActionYML: filepath.Join(moduleRoot, "action.yml")},

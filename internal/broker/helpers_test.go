@@ -17,6 +17,7 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/policy"
@@ -99,13 +100,7 @@ func mustWorld(tb testing.TB, opts ...worldOption) *world {
 	w.seeded = emulator.Seed(w.e)
 	// The quota would stop the load test; Cloudflare's limits are tested in package emulator.
 	w.e.SetLimits(emulator.Limits{UserTokenQuota: 0, AccountTokenQuota: 0})
-	cfSrv := httptest.NewServer(w.e)
-	tb.Cleanup(func() {
-		cfSrv.Close()
-		for _, r := range w.e.Unhandled() {
-			tb.Errorf("request to an unknown route: %s %s", r.Method, r.Path)
-		}
-	})
+	cfSrv := emulatortest.Serve(tb, w.e, nil)
 	w.apiURL = cfSrv.URL + emulator.BasePath
 	w.cfHTTP = cfSrv.Client()
 

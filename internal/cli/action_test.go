@@ -3,7 +3,6 @@ package cli_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 )
 
@@ -64,19 +64,11 @@ func newWorldBehind(t *testing.T, front func(e *emulator.Emulator) http.Handler)
 	t.Helper()
 	e := emulator.New()
 	seeded := emulator.Seed(e)
-	var h http.Handler = e
+	var h http.Handler
 	if front != nil {
 		h = front(e)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		// A request the emulator has no route for is a client bug (a lost
-		// base path, a wrong endpoint), whatever the test asserted.
-		for _, r := range e.Unhandled() {
-			t.Errorf("request to an unknown route: %s %s", r.Method, r.Path)
-		}
-	})
+	srv := emulatortest.Serve(t, e, h)
 	return &world{
 		e: e, seeded: seeded, apiURL: srv.URL + emulator.BasePath,
 		runner: &ghactiontest.Runner{Binary: mustBinary(t), ActionYML: filepath.Join(moduleRoot, "action.yml")},

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer/oidcissuertest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
@@ -45,13 +45,7 @@ func newKeyless(t *testing.T) *keyless {
 	t.Helper()
 	k := &keyless{e: emulator.New(), dir: t.TempDir()}
 	k.seeded = emulator.Seed(k.e)
-	cf := httptest.NewServer(k.e)
-	t.Cleanup(func() {
-		cf.Close()
-		for _, r := range k.e.Unhandled() {
-			t.Errorf("request to an unknown route: %s %s", r.Method, r.Path)
-		}
-	})
+	cf := emulatortest.Serve(t, k.e, nil)
 	k.apiURL = cf.URL + emulator.BasePath
 	k.iss, _ = oidcissuertest.Serve(t)
 	return k

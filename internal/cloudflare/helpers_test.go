@@ -15,6 +15,7 @@ import (
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
@@ -88,7 +89,7 @@ func mustWorld(tb testing.TB) *world {
 	e := emulator.New()
 	e.SetNow(func() time.Time { return t0 })
 	w := &world{e: e, seed: emulator.Seed(e), waits: &waits{}, bodies: &bodyLog{m: map[string][][]byte{}}}
-	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	w.srv = emulatortest.Serve(tb, e, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost || r.Method == http.MethodPut {
 			body, _ := io.ReadAll(r.Body)
 			w.bodies.add(r.Method+" "+r.URL.Path, body)
@@ -97,12 +98,6 @@ func mustWorld(tb testing.TB) *world {
 		e.ServeHTTP(rw, r)
 	}))
 	w.api = w.srv.URL + emulator.BasePath
-	tb.Cleanup(func() {
-		w.srv.Close()
-		for _, r := range e.Unhandled() {
-			tb.Errorf("unhandled request: %s %s", r.Method, r.Path)
-		}
-	})
 	return w
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 )
 
 // Permission-group ids, written here from reference/cloudflare/access-permission-groups.json
@@ -52,13 +53,7 @@ func mustServe(tb testing.TB) *testEnv {
 	c := clocktest.New(t0)
 	e.SetNow(c.Now)
 	seed := emulator.Seed(e)
-	srv := httptest.NewServer(e)
-	tb.Cleanup(func() {
-		srv.Close()
-		for _, r := range e.Unhandled() {
-			tb.Errorf("unhandled request: %s %s", r.Method, r.Path)
-		}
-	})
+	srv := emulatortest.Serve(tb, e, nil)
 	return &testEnv{e: e, srv: srv, seed: seed, api: srv.URL + emulator.BasePath, now: c}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/cloudflare"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -100,7 +101,7 @@ func mustWorld(tb testing.TB) *world {
 	e := emulator.New()
 	e.SetNow(func() time.Time { return t0 })
 	w := &world{e: e, seed: emulator.Seed(e), waits: &waits{}, logs: &logBook{}}
-	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	w.srv = emulatortest.Serve(tb, e, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if h := w.hook.Load(); h != nil && (*h)(rw, r) {
 			return
 		}
@@ -109,13 +110,7 @@ func mustWorld(tb testing.TB) *world {
 	w.api = w.srv.URL + emulator.BasePath
 	w.client = w.newClient(w.seed.UserToken)
 	w.m = &mint.Minter{API: w.client, Now: func() time.Time { return t0 }, Logf: w.logs.printf, Sleep: noSleep}
-	tb.Cleanup(func() {
-		w.srv.Close()
-		for _, r := range e.Unhandled() {
-			tb.Errorf("unhandled request: %s %s", r.Method, r.Path)
-		}
-		w.mustNoSecretInLogs(tb)
-	})
+	tb.Cleanup(func() { w.mustNoSecretInLogs(tb) })
 	return w
 }
 
