@@ -326,9 +326,12 @@ stage() {
 		>"$work/$name.stdout" 2>"$work/$name.stderr" || rc=$?
 	ms=$(ms_since "$t")
 }
+# show prints a stage's output for the log, with the value of every
+# ::add-mask:: line left out: the CI log is no place for a token or a JWT,
+# not even a test one.
 show() {
-	sed "s/^/container:   $1 stdout: /" "$work/$1.stdout"
-	sed "s/^/container:   $1 stderr: /" "$work/$1.stderr"
+	sed -e 's/^::add-mask::.*/::add-mask::[value withheld]/' -e "s/^/container:   $1 stdout: /" "$work/$1.stdout"
+	sed -e 's/^::add-mask::.*/::add-mask::[value withheld]/' -e "s/^/container:   $1 stderr: /" "$work/$1.stderr"
 }
 # secret_checks NAME SECRET LABEL: SECRET appears in the stage's output only after (or as) its
 # own ::add-mask:: line on stdout, never on stderr.
