@@ -124,7 +124,7 @@ func demoRequest(ctx context.Context, url string, child token.Secret, method str
 	_ = json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&env)
 	detail := ""
 	if len(env.Errors) > 0 {
-		detail = fmt.Sprintf(" (code %d: %s)", env.Errors[0].Code, env.Errors[0].Message)
+		detail = fmt.Sprintf(": code %d %q", env.Errors[0].Code, env.Errors[0].Message) // the answer is data: quoted
 	}
 	ok := res.StatusCode >= 200 && res.StatusCode < 300
 	refused := res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden
