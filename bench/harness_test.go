@@ -191,12 +191,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // world is one seeded emulator behind the recorder on a loopback server, and a runner for the
 // real binary pointed at it.
 type world struct {
-	e       *emulator.Emulator
-	seeded  emulator.Seeded
-	rec     *recorder
-	apiURL  string
-	runner  *ghactiontest.Runner
-	latency time.Duration // injected into every request
+	e      *emulator.Emulator
+	seeded emulator.Seeded
+	rec    *recorder
+	apiURL string
+	runner *ghactiontest.Runner
 }
 
 // newWorld starts a world whose every request is delayed by latency, under limits.
@@ -211,7 +210,7 @@ func newWorld(tb testing.TB, latency time.Duration, limits emulator.Limits) *wor
 	rec := &recorder{next: e}
 	srv := emulatortest.Serve(tb, e, rec)
 	return &world{
-		e: e, seeded: seeded, rec: rec, apiURL: srv.URL + emulator.BasePath, latency: latency,
+		e: e, seeded: seeded, rec: rec, apiURL: srv.URL + emulator.BasePath,
 		runner: &ghactiontest.Runner{Binary: bins.action, ActionYML: filepath.Join(moduleRoot, "action.yml")},
 	}
 }
@@ -403,7 +402,7 @@ func (w *world) peakRSS(tb testing.TB, ctx context.Context, runs int, withBaseli
 		if err != nil {
 			tb.Fatalf("rssprobe wrote nothing: %v", err)
 		}
-		rss, _, err := parseProbe(string(b))
+		rss, err := parseProbe(string(b))
 		if err != nil {
 			tb.Fatalf("rssprobe output %q: %v", b, err)
 		}
@@ -429,10 +428,10 @@ func (w *world) peakRSS(tb testing.TB, ctx context.Context, runs int, withBaseli
 	return main, post, baseline
 }
 
-// parseProbe reads what rssprobe wrote: peak RSS in bytes and CPU time in nanoseconds.
-func parseProbe(s string) (rss, cpu int64, err error) {
-	_, err = fmt.Sscanf(s, "maxrss=%d cpu=%d", &rss, &cpu)
-	return rss, cpu, err
+// parseProbe reads what rssprobe wrote: peak RSS in bytes.
+func parseProbe(s string) (rss int64, err error) {
+	_, err = fmt.Sscanf(s, "maxrss=%d", &rss)
+	return rss, err
 }
 
 // percentile is the nearest-rank p-quantile (0 < p ≤ 1) of ds; 0 for none.

@@ -48,7 +48,7 @@ func TestRSSProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rss, _, err := parseProbe(string(b))
+	rss, err := parseProbe(string(b))
 	if err != nil {
 		t.Fatalf("probe wrote %q: %v", b, err)
 	}

@@ -203,7 +203,7 @@ func cause(st *ghactiontest.Stage) string {
 	errs := st.Annotations("error")
 	if len(errs) == 0 {
 		if st.ExitCode > 128 && st.Phase == "post" {
-			return fmt.Sprintf("no ::error::; ended by signal %d (the runner simulation stops a post stage after 2 minutes)", st.ExitCode-128)
+			return fmt.Sprintf("no ::error::; ended by signal %d (the runner simulation stops a post stage after 10 minutes)", st.ExitCode-128)
 		}
 		if st.ExitCode > 128 {
 			return fmt.Sprintf("no ::error::; ended by signal %d", st.ExitCode-128)
@@ -230,7 +230,7 @@ func (r *scaleResult) markdown() string {
 	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d of %d | %d | %d | %.1f s | %d |\n\n", r.jobs, r.succeeded, r.failedMain, r.failedPost,
 		r.failuresNamed, r.failedStages, r.requests, r.rejected, r.wall.Seconds(), r.orphans)
 
-	fmt.Fprintf(&b, "The unluckiest delete was refused %d times in a row (the client makes 10 attempts a call).\n\n", r.maxDeleteRefusals)
+	fmt.Fprintf(&b, "The unluckiest delete was refused %d times in a row (a 429 uses up no attempt; post waits up to its 6-minute deadline).\n\n", r.maxDeleteRefusals)
 	if r.orphans > 0 {
 		fmt.Fprintf(&b, "Orphans: %d handed over by main and not deleted by post; %d made by a main that failed and did not hand them over.\n\n",
 			r.orphansFromPost, r.orphans-r.orphansFromPost)

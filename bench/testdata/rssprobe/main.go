@@ -1,7 +1,7 @@
 //go:build linux
 
-// Command rssprobe runs a command and writes the command's peak resident set size and CPU
-// time to the file named by RSSPROBE_OUT, as "maxrss=<bytes> cpu=<nanoseconds>".
+// Command rssprobe runs a command and writes the command's peak resident set size
+// to the file named by RSSPROBE_OUT, as "maxrss=<bytes>".
 //
 // It exists because Linux's ru_maxrss cannot be read for a child of a big process: os/exec
 // starts children with vfork, and exec(2) records the high-water mark of the address space
@@ -65,7 +65,7 @@ func run() int {
 	ps := cmd.ProcessState
 	ru, _ := ps.SysUsage().(*syscall.Rusage)
 	if out := os.Getenv("RSSPROBE_OUT"); out != "" && ru != nil {
-		line := fmt.Sprintf("maxrss=%d cpu=%d\n", ru.Maxrss*1024, int64(ps.UserTime()+ps.SystemTime()))
+		line := fmt.Sprintf("maxrss=%d\n", ru.Maxrss*1024)
 		if err := os.WriteFile(out, []byte(line), 0o600); err != nil {
 			fmt.Fprintf(os.Stderr, "rssprobe: %v\n", err)
 			return 127
