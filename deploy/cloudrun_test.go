@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	run "google.golang.org/api/run/v1"
@@ -154,6 +155,9 @@ func crFileAt(rs *run.RevisionSpec, c *run.Container, file string) (mount *run.V
 	return nil, "", "", fmt.Errorf("cloud run: %s: volume %q maps no version to %q", file, vol.Name, rel)
 }
 
+// cloudRunStopGrace is how long Cloud Run waits after SIGTERM before it kills an instance.
+const cloudRunStopGrace = 10 * time.Second
+
 func cloudRunPromises() []promise {
 	return []promise{
 		{
@@ -185,6 +189,27 @@ func cloudRunPromises() []promise {
 					c := crContainer(m)
 					c.Image = imageName(c.Image) + ":latest"
 				},
+			},
+		},
+		{
+			name: "cloud run: the broker stops within the 10 s Cloud Run allows after SIGTERM",
+			check: func(m *manifests) error {
+				_, c, err := revision(m)
+				if err != nil {
+					return err
+				}
+				drain, err := drainOf(c.Args)
+				if err != nil {
+					return fmt.Errorf("cloud run: %w", err)
+				}
+				if drain >= cloudRunStopGrace {
+					return fmt.Errorf("cloud run: --drain %v: Cloud Run kills the instance %v after SIGTERM; a mint cut off then would leave its token", drain, cloudRunStopGrace)
+				}
+				return nil
+			},
+			breaks: map[string]func(*manifests){
+				"no drain":   func(m *manifests) { crContainer(m).Args = crContainer(m).Args[:4] },
+				"long drain": func(m *manifests) { crContainer(m).Args[4] = "--drain=10s" },
 			},
 		},
 		{

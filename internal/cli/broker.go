@@ -299,22 +299,23 @@ wait:
 		}
 	}
 	p.logf("broker: draining: no new connections; in-flight exchanges have %s", f.drain)
+	// The drain is the whole stop: exchanges have all of it but a reserve,
+	// and the reserve is for the clean-up of those cut off then (each
+	// deletes what it made) and of the broker's own work, so that the process
+	// is gone within --drain (Cloud Run kills it 10 s after SIGTERM).
 	reserve := min(2*time.Second, f.drain/4)
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain-reserve)
 	err := hs.Shutdown(dctx)
 	cancel()
+	rctx, cancel := context.WithTimeout(context.Background(), reserve)
+	defer cancel()
 	if err != nil {
-		// Cut the exchanges still running: each deletes what it made.
 		cancelBase()
-		cctx, cancel := context.WithTimeout(context.Background(), reserve)
-		_ = hs.Shutdown(cctx)
-		cancel()
+		_ = hs.Shutdown(rctx)
 		_ = hs.Close()
 		p.logf("broker: drain bound reached; exchanges still running were cancelled")
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), reserve)
-	_ = srv.Wait(wctx)
-	cancel()
+	_ = srv.Wait(rctx)
 	p.logf("broker: stopped")
 	return nil
 }
