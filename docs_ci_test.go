@@ -779,6 +779,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// TestTerraformStandIn keeps the docs tests' terraform stand-in honest where
+// no terraform is installed (as on CI): docs/terraform/main.tf manages one
+// resource, the reusable Access policy whose request the stand-in sends, with
+// the values it sends, so a change to main.tf that needs other permissions
+// fails here rather than passing against a stand-in that no longer matches.
+func TestTerraformStandIn(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("docs", "terraform", "main.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := string(b)
+	if got := regexp.MustCompile(`(?m)^resource "([^"]+)"`).FindAllStringSubmatch(tf, -1); len(got) != 1 || got[0][1] != "cloudflare_zero_trust_access_policy" {
+		t.Errorf("main.tf resources %q: want one cloudflare_zero_trust_access_policy (what the stand-in creates, on the apps-and-policies scope)", got)
+	}
+	standIn := standIns["terraform"]
+	for _, v := range []struct{ attr, value string }{
+		{"name", "Employees"}, {"decision", "allow"}, {"session_duration", "12h"},
+	} {
+		if !regexp.MustCompile(`(?m)^\s*` + v.attr + `\s*=\s*"` + regexp.QuoteMeta(v.value) + `"$`).MatchString(tf) {
+			t.Errorf("main.tf: no %s = %q, which the stand-in sends", v.attr, v.value)
+		}
+		if !strings.Contains(standIn, fmt.Sprintf("%q: %q", v.attr, v.value)) {
+			t.Errorf("the terraform stand-in does not send %s %q", v.attr, v.value)
+		}
+	}
+	if !regexp.MustCompile(`(?s)variable "email_domain" \{[^}]*default\s*=\s*"example\.com"`).MatchString(tf) ||
+		!strings.Contains(standIn, `"email_domain": {"domain": "example.com"}`) {
+		t.Error(`main.tf's email_domain default and the stand-in's include domain differ from "example.com"`)
+	}
+}
+
 // TestTerraformExample checks docs/terraform/main.tf is valid, formatted
 // HCL with terraform fmt, where terraform is installed (its provider, for
 // validate, would need the registry).

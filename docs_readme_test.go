@@ -159,7 +159,6 @@ func checkFlags(t *testing.T, fc *flagChecker, where, script string) {
 	}
 }
 
-// yamlStrings is every string in a decoded YAML document.
 // checkActionInputs fails on a step of a YAML block that uses the action
 // with an input action.yml does not declare (actionlint checks the workflows
 // in docs/examples; the README's blocks are fragments it cannot read).
@@ -199,6 +198,7 @@ func checkActionInputs(t *testing.T, where string, doc any) {
 	walk(doc)
 }
 
+// yamlStrings is every string in a decoded YAML document.
 func yamlStrings(v any) []string {
 	switch v := v.(type) {
 	case string:

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator/emulatortest"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
 )
 
@@ -371,8 +372,7 @@ func newDocsWorld(t *testing.T) *docsWorld {
 	w := &docsWorld{e: e}
 	_, w.parent = e.IssueAccountToken(docsAccount, spec("parent of the docs tests", groupAccountTokensWrite))
 	_, w.bootstrap = e.IssueAccountToken(docsAccount, spec("bootstrap", groupAccountTokensWrite))
-	srv := httptest.NewServer(http.HandlerFunc(w.serve))
-	t.Cleanup(srv.Close)
+	srv := emulatortest.Serve(t, e, http.HandlerFunc(w.serve))
 	w.apiURL = srv.URL + emulator.BasePath
 	return w
 }
