@@ -967,7 +967,7 @@ func kubernetesPromises() []promise {
 				"caller": func(m *manifests) {
 					editPolicy(m, [2]string{"max-ttl: 1h", "max-ttl: 1h\n      allowed-ips: [caller]"})
 				},
-				"second key":    func(m *manifests) { m.configMap.Data["extra.yaml"] = "" },
+				"second key": func(m *manifests) { m.configMap.Data["extra.yaml"] = "" },
 			},
 		},
 	}
