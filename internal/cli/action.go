@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
@@ -287,27 +288,20 @@ func summary(t mint.Minted, revoke bool, rule string) string {
 	return b.String()
 }
 
-// cell escapes text for a Markdown table cell: no character of it can end
-// the cell or the row, open HTML or a code span, and a control character
-// (a newline would start a new Markdown block) shows as its escape.
+// cell escapes text for a Markdown table cell: every ASCII punctuation mark
+// is backslash-escaped (GFM allows it for all of them), so no character of
+// the text can end the cell or the row, or open HTML, a link, an image,
+// emphasis or a code span; a control character (a newline would start a new
+// Markdown block) shows as its escape.
 func cell(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
-		case r == '|':
-			b.WriteString(`\|`)
-		case r == '<':
-			b.WriteString("&lt;")
-		case r == '>':
-			b.WriteString("&gt;")
-		case r == '&':
-			b.WriteString("&amp;")
-		case r == '`':
-			b.WriteByte('\'')
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 || r == '\u2028' || r == '\u2029':
+		case isControl(r):
 			fmt.Fprintf(&b, "\\u%04x", r)
+		case r < 0x80 && (unicode.IsPunct(r) || unicode.IsSymbol(r)):
+			b.WriteByte('\\')
+			b.WriteRune(r)
 		default:
 			b.WriteRune(r)
 		}
@@ -315,4 +309,31 @@ func cell(s string) string {
 	return b.String()
 }
 
-func code(s string) string { return "`" + cell(s) + "`" }
+// code is text as a code span in a table cell. Inside a code span Markdown
+// and HTML are shown as they are, so only what could end the span, the cell
+// or the row is replaced: a backtick by a quote, a pipe by its escape (GFM
+// reads \| in a table even inside code), a control character by its escape.
+func code(s string) string {
+	var b strings.Builder
+	b.WriteByte('`')
+	for _, r := range s {
+		switch {
+		case isControl(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		case r == '`':
+			b.WriteByte('\'')
+		case r == '|':
+			b.WriteString(`\|`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('`')
+	return b.String()
+}
+
+// isControl reports the characters that must never be printed as they are:
+// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 || r == '\u2028' || r == '\u2029'
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/ghaction/ghactiontest"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
 // Issue 8's holes, each proved through the runner simulation: the real
@@ -356,7 +358,7 @@ func TestHole5_AnswersAreDataNeverCommands(t *testing.T) {
 				rec := httptest.NewRecorder()
 				e.ServeHTTP(rec, r)
 				body := strings.ReplaceAll(rec.Body.String(), `"Access: Apps and Policies Write"`,
-					`"Access: Apps and Policies Write\n\n# injected | <img src=x> `+"`"+`code`+"`"+`\r\n::warning::pwned"`)
+					`"Access: Apps and Policies Write\n\n# injected | <img src=x> ![i](https://x.test/p) [l](https://x.test) **b** `+"`"+`code`+"`"+`\r\n::warning::pwned"`)
 				rw.Header().Set("Content-Type", "application/json")
 				_, _ = io.WriteString(rw, body)
 			})
@@ -370,8 +372,12 @@ func TestHole5_AnswersAreDataNeverCommands(t *testing.T) {
 				t.Errorf("summary line %d is not a table row: %q", i+1, line)
 			}
 		}
-		if strings.Contains(job.Main.Summary, "<img") || strings.Contains(job.Main.Summary, "\r") {
-			t.Errorf("the summary carries HTML or a raw control character:\n%s", job.Main.Summary)
+		// Every Markdown or HTML character of the name is escaped: none is
+		// left that is not preceded by a backslash.
+		_, groupsRow, _ := strings.Cut(job.Main.Summary, "| Permission groups |")
+		groupsRow, _, _ = strings.Cut(groupsRow, "\n")
+		if live := regexp.MustCompile(`(^|[^\\])(<img|!\[|\[l\]|\*\*|#)`).FindString(groupsRow); live != "" || strings.Contains(job.Main.Summary, "\r") {
+			t.Errorf("the summary carries live Markdown or HTML (%q) or a raw control character:\n%s", live, job.Main.Summary)
 		}
 		if len(job.Main.Annotations("warning")) != 0 {
 			t.Error("a group name became a ::warning::")
@@ -400,6 +406,30 @@ func TestHole5_AnswersAreDataNeverCommands(t *testing.T) {
 		}
 		if n := len(w.children()); n != 0 {
 			t.Errorf("%d tokens outlive the malformed answer", n)
+		}
+	})
+	t.Run("list and sweep print names as data", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		// Anyone who may make tokens on the account can name one so; expired,
+		// it is one sweep deletes and prints.
+		hostile := token.NamePrefix + "x\n::warning::pwned\u009b31m\u2028::error::pwned"
+		w.e.IssueUserToken(w.seeded.UserID, emulator.TokenSpec{Name: hostile, ExpiresOn: time.Now().Add(-time.Hour)})
+		for _, args := range [][]string{{"list"}, {"sweep", "--dry-run"}, {"sweep"}} {
+			cmd := exec.Command(mustBinary(t), args...)
+			cmd.Env = []string{"CF_SCOPED_TOKEN_API_TOKEN=" + w.seeded.UserToken, "CF_SCOPED_TOKEN_API_URL=" + w.apiURL}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+			if !strings.Contains(string(out), `x\n::warning::pwned`) {
+				t.Errorf("%v does not show the name, escaped:\n%s", args, out)
+			}
+			for _, line := range strings.FieldsFunc(string(out), func(r rune) bool { return r == '\n' || r == '\r' || r == '\u2028' }) {
+				if strings.HasPrefix(strings.TrimSpace(line), "::") || strings.ContainsRune(line, '\u009b') {
+					t.Errorf("%v: a token's name became a line of its own or a terminal escape: %q", args, line)
+				}
+			}
 		}
 	})
 }

@@ -181,7 +181,7 @@ func runSweep(ctx context.Context, args []string, getenv func(string) string, p 
 	}
 	swept, err := sweep(ctx, newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf), req.Endpoint(), *dryRun)
 	for _, t := range swept {
-		fmt.Fprintf(p.out, "%s\t%s\t%s\n", t.ID, t.ExpiresOn.UTC().Format(time.RFC3339), t.Name)
+		fmt.Fprintf(p.out, "%s\t%s\t%s\n", t.ID, t.ExpiresOn.UTC().Format(time.RFC3339), printable(t.Name))
 	}
 	if err != nil {
 		return err

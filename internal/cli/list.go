@@ -109,10 +109,12 @@ func runList(ctx context.Context, args []string, getenv func(string) string, p *
 	return nil
 }
 
-// printable shows text from the API with control characters escaped: it is
-// data, and a newline or a tab must not forge a row.
+// printable shows text from the API as data: with any character that is not
+// printable (controls, C1, line separators, format characters) escaped, a
+// name can neither forge a row nor start a line of its own, such as a
+// workflow command.
 func printable(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) {
 		return s
 	}
 	q := strconv.Quote(s)
