@@ -184,7 +184,7 @@ func TestAction_CreatesScopedTokenAndRevokesItInPost(t *testing.T) {
 	if !strings.HasPrefix(child.Name, "cf-scoped-token octo-org/octo-repo ") {
 		t.Errorf("default name %q does not start with the prefix and repository", child.Name)
 	}
-	if !strings.Contains(main.Summary, child.ID) || !strings.Contains(main.Summary, "Access: Apps and Policies Write") {
+	if !strings.Contains(main.Summary, child.ID) || !strings.Contains(main.Summary, `Access\: Apps and Policies Write`) { // Markdown-escaped: renders as "Access: …"
 		t.Errorf("summary lacks the token id or a group name:\n%s", main.Summary)
 	}
 	if len(main.Env) != 0 {
