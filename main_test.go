@@ -83,6 +83,17 @@ func TestScripts(t *testing.T) {
 						v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
 					}
 					ts.Setenv(k, v)
+					if k == "CF_EMULATOR_PID" {
+						// A background emulator ends with the script, also when
+						// a command fails before the script's own killpid.
+						if pid, err := strconv.Atoi(v); err == nil {
+							ts.Defer(func() {
+								if proc, err := os.FindProcess(pid); err == nil {
+									_ = proc.Signal(syscall.SIGTERM)
+								}
+							})
+						}
+					}
 				}
 			},
 			// killpid PID: end a process the script's commands left running (the

@@ -28,7 +28,6 @@ import (
 // --listen=:8080).
 const (
 	brokerListen  = "127.0.0.1:8080"
-	brokerAPIURL  = "https://api.cloudflare.com/client/v4"
 	brokerRate    = "30/m"
 	brokerBurst   = 10
 	brokerDrain   = 8 * time.Second // Cloud Run kills 10 s after SIGTERM; the manifests assume 8
@@ -54,7 +53,11 @@ func runBroker(ctx context.Context, args []string, getenv func(string) string, p
 	fs.StringVar(&f.policy, "policy", "", "the policy file (YAML); SIGHUP reloads it")
 	fs.StringVar(&f.listen, "listen", brokerListen, "address to serve on (host:port; :8080 for every interface)")
 	fs.StringVar(&f.audience, "audience", "", "the aud every OIDC token must carry (default: the policy's audience)")
-	fs.StringVar(&f.apiURL, "api-url", brokerAPIURL, "Cloudflare API base URL")
+	defaults, err := inputsWith(nil)
+	if err != nil {
+		return err
+	}
+	fs.StringVar(&f.apiURL, "api-url", defaults.APIURL, "Cloudflare API base URL")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the parent token (else "+EnvName("api-token")+")")
 	fs.StringVar(&f.rateLimit, "rate-limit", brokerRate, "exchanges per identity: N/s, N/m or N/h")
 	fs.IntVar(&f.burst, "burst", brokerBurst, "exchanges an identity may make at once")

@@ -208,16 +208,26 @@ type rawAnswer struct {
 // post sends a form (or any body) to the broker.
 func (b *brokerProc) post(t *testing.T, path, contentType, body string) rawAnswer {
 	t.Helper()
+	a, err := b.tryPost(path, contentType, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// tryPost is post for a goroutine other than the test's, which may not
+// call t.Fatal.
+func (b *brokerProc) tryPost(path, contentType, body string) (rawAnswer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.url+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return rawAnswer{}, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return rawAnswer{}, err
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
@@ -229,7 +239,7 @@ func (b *brokerProc) post(t *testing.T, path, contentType, body string) rawAnswe
 	if json.Unmarshal(raw, &eb) == nil {
 		a.code, a.desc = eb.Error, eb.Description
 	}
-	return a
+	return a, nil
 }
 
 func (b *brokerProc) exchangeForm(t *testing.T, form url.Values) rawAnswer {

@@ -463,17 +463,12 @@ func TestBrokerDrain(t *testing.T) {
 	k.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Latency, Delay: 2 * time.Second, Times: 1})
 	var wg sync.WaitGroup
 	var a rawAnswer
-	wg.Go(func() { a = b.exchangeForm(t, brokertest.Form(k.jwt(t, nil))) })
+	var aerr error
+	form := brokertest.Form(k.jwt(t, nil)).Encode()
+	wg.Go(func() { a, aerr = b.tryPost(broker.TokenPath, "application/x-www-form-urlencoded", form) })
 	// Wait until the create is in flight, then stop the broker.
 	deadline := time.Now().Add(10 * time.Second)
-	for !func() bool {
-		for _, r := range k.e.Requests() {
-			if r.Route == "POST /user/tokens" {
-				return true
-			}
-		}
-		return false
-	}() {
+	for len(k.e.RequestsTo("POST /user/tokens")) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the create never arrived")
 		}
@@ -492,8 +487,8 @@ func TestBrokerDrain(t *testing.T) {
 		t.Errorf("a new connection during the drain was served: %d", res.StatusCode)
 	}
 	wg.Wait()
-	if a.status != 200 {
-		t.Errorf("the in-flight exchange: %d %s, want it completed", a.status, a.body)
+	if aerr != nil || a.status != 200 {
+		t.Errorf("the in-flight exchange: %v %d %s %s, want it completed", aerr, a.status, a.code, a.desc)
 	}
 	var got struct {
 		Token string `json:"access_token"`

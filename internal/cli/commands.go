@@ -143,6 +143,18 @@ func runRevoke(ctx context.Context, args []string, getenv func(string) string, p
 		return err
 	}
 	if *brokerURL != "" {
+		if err := checkNoTokenFlag(fs); err != nil {
+			return err
+		}
+		// The broker finds the token by the token itself: a --token-id would
+		// be ignored, and deleting another token than the one named is the
+		// one mistake revoke must not make.
+		idGiven := false
+		fs.Visit(func(f *flag.Flag) { idGiven = idGiven || f.Name == "token-id" })
+		if idGiven {
+			return usageError{"--token-id does not go with --broker-url: the broker deletes the token it is shown, the one in --token-env",
+				"keyless: --broker-url URL --token-env VAR; with the parent token: --token-id ID without --broker-url"}
+		}
 		return runRevokeKeyless(ctx, *brokerURL, *tokenEnv, getenv, p)
 	}
 	req, err := cliRequest(fs, lookup, token.ModeRevoke, getenv)

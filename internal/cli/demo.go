@@ -39,9 +39,9 @@ func runDemo(ctx context.Context, args []string, p *printer) error {
 	say("1. A local Cloudflare API emulator is serving %s", apiURL)
 	say("   accounts %s; a parent token that may create tokens (kept secret, never printed)", strings.Join(seeded.AccountIDs, ", "))
 
-	in := token.Inputs{
-		APIToken: seeded.UserToken, AccountIDs: home, Scopes: "organizations", Permission: "read",
-		TTL: "15m", Owner: "user", Verify: "true", Revoke: "true", ExportEnv: "false", Mode: "create", APIURL: apiURL,
+	in, err := inputsWith(map[string]string{"api-token": seeded.UserToken, "account-ids": home, "scopes": "organizations", "ttl": "15m", "api-url": apiURL})
+	if err != nil {
+		return err
 	}
 	say("2. Ask for scopes %q at level %q on account %s for %s", in.Scopes, in.Permission, home, in.TTL)
 	suffix, err := newSuffix()

@@ -87,9 +87,11 @@ func runKeylessDemo(ctx context.Context, p *printer) error {
 	say("2. A broker (%s) holds the parent token; its policy lets acme/site-deploy of owner id 46576199,", brokerURL)
 	say("   on refs/heads/main, have Access apps and policies (read or write) on account %s for up to 1h", account)
 
-	req, err := token.Inputs{Scopes: "apps-and-policies", Permission: "read", TTL: "15m", Owner: "user",
-		Verify: "true", Revoke: "true", ExportEnv: "false", Mode: "create", APIURL: "https://api.cloudflare.com/client/v4",
-		BrokerURL: brokerURL, Audience: demoAudience}.Parse(token.RunContext{})
+	in, err := inputsWith(map[string]string{"scopes": "apps-and-policies", "ttl": "15m", "broker-url": brokerURL, "audience": demoAudience})
+	if err != nil {
+		return err
+	}
+	req, err := in.Parse(token.RunContext{})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func (o *oidcOptions) jobClaims() (map[string]any, error) {
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
-		if err := dec.Decode(&claims); err != nil {
+		if err := dec.Decode(&claims); err != nil || claims == nil { // null decodes to a nil map
 			return nil, usageError{"--claims: the file is not a JSON object", `e.g. {"repository_id": "123", "ref": "refs/heads/main"}`}
 		}
 	}

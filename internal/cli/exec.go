@@ -120,9 +120,9 @@ func runCommand(command, env []string, signals <-chan os.Signal, p *printer) (in
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, p.out, p.err
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return 127, usageError{fmt.Sprintf("command %q not found", command[0]), "the token was deleted; check the command's name and PATH"}
+			return 127, usageError{fmt.Sprintf("command %q not found", command[0]), "check the command's name and PATH"}
 		}
-		return 126, fmt.Errorf("start %q: %w (the token was deleted)", command[0], err)
+		return 126, fmt.Errorf("start %q: %w", command[0], err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

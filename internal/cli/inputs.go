@@ -43,6 +43,17 @@ func readInputs(environ map[string]string, prefix string) (token.Inputs, error) 
 	return in, nil
 }
 
+// inputsWith is the inputs named in values (by input name, e.g.
+// "account-ids"), every other one at its default: the demo's request and
+// the broker's defaults, read from the one input table.
+func inputsWith(values map[string]string) (token.Inputs, error) {
+	environ := map[string]string{}
+	for _, s := range token.InputSpecs() {
+		environ[s.Key] = values[s.Name]
+	}
+	return readInputs(environ, "")
+}
+
 // actionInputs reads the inputs the runner passes. The runner keeps the
 // input's hyphen (INPUT_ACCOUNT-IDS, reference/github-runner.md §1), which
 // no shell variable can hold, so each is read by its runner name and filed

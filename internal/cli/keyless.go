@@ -66,7 +66,9 @@ func revokeAtBroker(ctx context.Context, brokerURL string, g broker.Granted, log
 	if err := newBrokerClient(brokerURL, logf).Revoke(ctx, g.Token); err != nil {
 		return &mint.RevokeError{ID: g.TokenID, ExpiresOn: g.ExpiresAt, Err: err}
 	}
-	logf("keyless: the broker deleted token %s", g.TokenID)
+	// RFC 7009: the broker answers 200 for a token it did not make too, and
+	// deletes only its own; so this says what is known, not "deleted".
+	logf("keyless: the broker took the revocation of token %s (it deletes the tokens it made)", g.TokenID)
 	return nil
 }
 
@@ -214,5 +216,6 @@ func runRevokeKeyless(ctx context.Context, brokerURL, tokenEnv string, getenv fu
 	if err != nil {
 		return usageError{fmt.Sprintf("--token-env: %s holds no token", tokenEnv), "keyless revoke presents the child token itself to the broker: export it, or name its variable with --token-env"}
 	}
+	p.logf("keyless: revoking the token in %s through the broker %s", tokenEnv, u)
 	return revokeAtBroker(ctx, u.String(), broker.Granted{Token: child, TokenID: "in " + tokenEnv}, p.logf)
 }

@@ -93,6 +93,10 @@ func TestKeylessCLI(t *testing.T) { //nolint:tparallel // the subtests share one
 				[]string{"create", "--broker-url", b.url, "--oidc-token-env", "CF_OIDC"}, "error: --broker-url: is given together with CF_SCOPED_TOKEN_API_TOKEN"},
 			{"denied", []string{"CF_OIDC=" + k.jwt(t, map[string]any{"ref": "refs/heads/dev"})},
 				[]string{"create", "--broker-url", b.url, "--oidc-token-env", "CF_OIDC"}, `claim ref is "refs/heads/dev"`},
+			{"revoke of an id through the broker", []string{"CLOUDFLARE_API_TOKEN=" + k.seeded.UserToken},
+				[]string{"revoke", "--broker-url", b.url, "--token-id", k.seeded.UserTokenID}, "error: --token-id does not go with --broker-url"},
+			{"revoke with a parent on the command line", nil,
+				[]string{"revoke", "--broker-url", b.url, "--api-token", "x"}, "error: --api-token is refused"},
 		} {
 			_, stderr, err := run(t, tc.env, tc.args...)
 			if err == nil || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "hint:") && tc.name != "denied" {

@@ -164,9 +164,6 @@ func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
 		if err != nil || given[f.Name] || isAlias(f) || f.Name == "api-token" {
 			return
 		}
-		if long, ok := aliasOf(fs, f.Name); ok && given[long] {
-			return
-		}
 		for _, a := range aliasesOf(fs, f.Name) {
 			if given[a] {
 				return
@@ -227,19 +224,13 @@ func annotation(err error) string {
 // variable that can stand in for an input flag.
 func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fmt.Fprintf(w, "Usage: %s\n\nFlags:\n", synopsis)
-	short := map[string]string{} // long name → alias
-	fs.VisitAll(func(f *flag.Flag) {
-		if long, ok := strings.CutPrefix(f.Usage, "short for --"); ok {
-			short[long] = f.Name
-		}
-	})
 	fs.VisitAll(func(f *flag.Flag) {
 		if isAlias(f) || f.Name == "api-token" {
 			return
 		}
 		names := "    --" + f.Name
-		if s, ok := short[f.Name]; ok {
-			names = "-" + s + ", --" + f.Name
+		if short := aliasesOf(fs, f.Name); len(short) > 0 {
+			names = "-" + short[0] + ", --" + f.Name
 		}
 		fmt.Fprintf(w, "  %s\n        %s\n", names, f.Usage)
 		def := f.DefValue

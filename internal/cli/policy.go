@@ -41,6 +41,9 @@ func parseWithFile(fs *flag.FlagSet, args []string, p *printer, synopsis string)
 		}
 		return "", usageError{err.Error(), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
 	}
+	if err := flagsFromEnv(fs, p.getenv); err != nil {
+		return "", err
+	}
 	switch fs.NArg() {
 	case 0:
 		return "", usageError{"no policy file given", "usage: " + synopsis}
@@ -150,7 +153,9 @@ func runPolicyExplain(args []string, p *printer) error {
 	}
 	var cidrs []string
 	for item := range strings.FieldsFuncSeq(*ips, func(r rune) bool { return r == ',' || r == ' ' }) {
-		if strings.EqualFold(item, policy.CallerKeyword) {
+		// "runner", as the action's input says it, is what the action asks the
+		// broker for as "caller".
+		if strings.EqualFold(item, policy.CallerKeyword) || strings.EqualFold(item, "runner") {
 			req.CallerIP = true
 		} else {
 			cidrs = append(cidrs, item)
