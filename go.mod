@@ -13,6 +13,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/sethvargo/go-githubactions v1.3.1
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/term v0.25.0
 	golang.org/x/time v0.16.0
 )
 

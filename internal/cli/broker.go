@@ -296,7 +296,10 @@ wait:
 		case err := <-served:
 			return fmt.Errorf("broker: serve: %w", err)
 		case <-hup:
-			reloadPolicy(base, srv, f.policy, p)
+			// On ctx, not base: a SIGTERM during a reload (which may wait on
+			// issuers for up to a minute) ends the reload at once, and the
+			// drain starts in time.
+			reloadPolicy(ctx, srv, f.policy, p)
 		case <-ctx.Done():
 			break wait
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
@@ -124,11 +126,20 @@ func runCommand(command, env []string, signals <-chan os.Signal, p *printer) (in
 		}
 		return 126, fmt.Errorf("start %q: %w", command[0], err)
 	}
+	// A terminal's Ctrl+C reaches its whole foreground process group, COMMAND
+	// with exec: passing it on too would make it a second interrupt, which
+	// terraform, for one, takes as "stop now, whatever it costs". So with a
+	// terminal on stdin an interrupt is left to the terminal; any other
+	// signal, and every signal without a terminal, is passed on.
+	fromTerminal := term.IsTerminal(int(os.Stdin.Fd()))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	for {
 		select {
 		case s := <-signals:
+			if s == os.Interrupt && fromTerminal {
+				continue
+			}
 			_ = cmd.Process.Signal(s)
 		case err := <-done:
 			var ee *exec.ExitError
