@@ -70,7 +70,8 @@ const (
 	// Cloudflare answers with a refusal makes it unready at once.
 	ParentFreshFor = 3 * ParentCheckEvery
 	// exchangeDeadline bounds one exchange, every retry of the lifecycle
-	// included; a clean-up after it runs within the mint's grace.
+	// included; a clean-up after it runs within the mint's grace. The
+	// client's attempts outlast it (attemptTimeout).
 	exchangeDeadline = 2 * time.Minute
 	// DefaultGrace is how long the clean-up of a token (a delete after a
 	// failure) may go on once an exchange is cancelled: it fits, with the
@@ -146,6 +147,7 @@ type Server struct {
 	now       func() time.Time
 	rand      io.Reader
 	grace     time.Duration
+	deadline  time.Duration // bound on one exchange: exchangeDeadline
 	mintSleep func(ctx context.Context, d time.Duration) error
 	mux       *http.ServeMux
 
@@ -193,6 +195,7 @@ func New(cfg Config) (*Server, error) {
 		now:       cfg.Now,
 		rand:      cfg.Rand,
 		grace:     cfg.Grace,
+		deadline:  exchangeDeadline,
 		mintSleep: cfg.MintSleep,
 	}
 	if s.now == nil {

@@ -52,7 +52,7 @@ type exchange struct {
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), exchangeDeadline)
+	ctx, cancel := context.WithTimeout(r.Context(), s.deadline)
 	defer cancel()
 	x := &exchange{st: s.state.Load(), caller: s.caller(r)}
 	x.verifier = x.st.verifier

@@ -81,6 +81,7 @@ type worldSetup struct {
 	parent     func(emulator.Seeded) string
 	clientEdit func(*cloudflare.Client)
 	wrapAPI    func(broker.API) broker.API
+	editServer func(*broker.Server) // before it starts and serves
 }
 
 func withPolicy(p string) worldOption {
@@ -89,6 +90,10 @@ func withPolicy(p string) worldOption {
 
 func withConfig(edit func(*broker.Config)) worldOption {
 	return func(c *broker.Config, _ *worldSetup) { edit(c) }
+}
+
+func withServer(edit func(*broker.Server)) worldOption {
+	return func(_ *broker.Config, s *worldSetup) { s.editServer = edit }
 }
 
 func notStarted() worldOption { return func(_ *broker.Config, s *worldSetup) { s.noStart = true } }
@@ -148,6 +153,9 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	w.b, err = broker.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if setup.editServer != nil {
+		setup.editServer(w.b)
 	}
 	if !setup.noStart {
 		if err := w.b.Start(tb.Context()); err != nil {
