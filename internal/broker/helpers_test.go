@@ -240,3 +240,88 @@ func (w *world) children() []emulator.Token {
 
 // cfRequests is how many requests the emulator has received.
 func (w *world) cfRequests() int { return len(w.e.Requests()) }
+
+// apiFault is one failure of a faultyAPI: the call of its method it hits
+// (counted from 1) gets err; with made, the call reaches Cloudflare first
+// (its answer is lost).
+type apiFault struct {
+	call int
+	err  error
+	made bool
+}
+
+// faultyAPI is the broker's API with chosen calls failing, by method name,
+// where the emulator's faults cannot single one call out.
+type faultyAPI struct {
+	broker.API
+	faults map[string][]apiFault
+
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func withFaults(faults map[string][]apiFault) worldOption {
+	return func(_ *broker.Config, s *worldSetup) {
+		s.wrapAPI = func(api broker.API) broker.API { return &faultyAPI{API: api, faults: faults} }
+	}
+}
+
+// hit counts a call of method and returns its fault, if it has one.
+func (f *faultyAPI) hit(method string) (apiFault, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[method]++
+	for _, af := range f.faults[method] {
+		if af.call == f.calls[method] {
+			return af, true
+		}
+	}
+	return apiFault{}, false
+}
+
+func (f *faultyAPI) GetToken(ctx context.Context, ep token.Endpoint, id string) (token.Info, error) {
+	af, ok := f.hit("GetToken")
+	if !ok || af.made {
+		got, err := f.API.GetToken(ctx, ep, id)
+		if !ok {
+			return got, err
+		}
+	}
+	return token.Info{}, af.err
+}
+
+func (f *faultyAPI) ListTokens(ctx context.Context, ep token.Endpoint) ([]token.Info, error) {
+	af, ok := f.hit("ListTokens")
+	if !ok || af.made {
+		got, err := f.API.ListTokens(ctx, ep)
+		if !ok {
+			return got, err
+		}
+	}
+	return nil, af.err
+}
+
+func (f *faultyAPI) DeleteToken(ctx context.Context, ep token.Endpoint, id string) error {
+	af, ok := f.hit("DeleteToken")
+	if !ok || af.made {
+		err := f.API.DeleteToken(ctx, ep, id)
+		if !ok {
+			return err
+		}
+	}
+	return af.err
+}
+
+func (f *faultyAPI) VerifyToken(ctx context.Context, ep token.Endpoint, secret token.Secret) (token.Info, error) {
+	af, ok := f.hit("VerifyToken")
+	if !ok || af.made {
+		got, err := f.API.VerifyToken(ctx, ep, secret)
+		if !ok {
+			return got, err
+		}
+	}
+	return token.Info{}, af.err
+}
