@@ -211,7 +211,11 @@ func (s *Server) handOver(w http.ResponseWriter, g policy.Grant, m mint.Minted) 
 // deleted whatever it made by now. When the handover was attempted the
 // caller's connection is what failed: there is no one to answer.
 func (s *Server) mintFailure(x *exchange, err error) *apiError {
-	s.logf("exchange for %s (rule %q): %v", x.entry.Repository+x.entry.Subject, x.entry.Rule, err)
+	who := x.entry.Repository
+	if who == "" {
+		who = x.entry.Subject
+	}
+	s.logf("exchange for %q (rule %q): %v", who, x.entry.Rule, err) // claims are the job's text: quoted, a newline cannot forge a line
 	var ie *token.InputError
 	switch {
 	case x.handed:

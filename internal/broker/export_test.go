@@ -1,6 +1,9 @@
 package broker
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // ExchangeDeadline is the bound on one exchange, for the tests.
 const ExchangeDeadline = exchangeDeadline
@@ -12,3 +15,6 @@ func AttemptTimeout(deadline time.Duration) time.Duration { return attemptTimeou
 // SetExchangeDeadline bounds s's exchanges by d instead; call it before s
 // serves.
 func SetExchangeDeadline(s *Server, d time.Duration) { s.deadline = d }
+
+// HandleForTest adds a route to s's endpoints; call it before s serves.
+func HandleForTest(s *Server, pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }

@@ -44,7 +44,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v) // net/http's own signal to drop the connection
 			}
-			s.logf("internal error serving %s %s: a panic (%T)", r.Method, r.URL.Path, v)
+			// The method is a token net/http checked; the path is the
+			// caller's text, percent-decoded: quoted.
+			s.logf("internal error serving %s %q: a panic (%T)", r.Method, r.URL.Path, v)
 			writeError(w, &apiError{status: http.StatusInternalServerError, code: ServerError, desc: "internal error"})
 		}
 	}()

@@ -247,3 +247,39 @@ func TestNoSecretInLogs(t *testing.T) {
 
 // oidcConfig is the verifier configuration of the world's issuer.
 func (w *world) oidcConfig() oidcverify.Config { return oidcverify.Config{HTTP: w.issSrv.Client()} }
+
+// TestLogLinesQuoted: the operational log quotes what a job or a request
+// wrote — a claim, a path — so that a newline in it cannot forge a line.
+func TestLogLinesQuoted(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t, withServer(func(s *broker.Server) {
+		broker.HandleForTest(s, "GET /boom/", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	}))
+	w.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Status, Status: 403})
+	w.client.Retry.Attempts = 1
+	for _, claims := range []map[string]any{
+		{"repository": "acme/site-deploy\nforged: a repository"},
+		{"repository": nil, "sub": "repo:acme/site-deploy\nforged: a subject"}, // the name falls back to the subject
+	} {
+		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, claims)), broker.ExchangeRequest{}); err == nil {
+			t.Fatal("the exchange succeeded although Cloudflare refused the create")
+		}
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, w.srv.URL+"/boom/a%0Aforged:%20a%20path", nil)
+	if a := w.do(t, req); a.status != http.StatusInternalServerError {
+		t.Errorf("a panicking handler: %d, want 500", a.status)
+	}
+	logs := w.logs.String()
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.HasPrefix(line, "forged") {
+			t.Errorf("a forged log line: %q", line)
+		}
+	}
+	for _, want := range []string{`exchange for "acme/site-deploy\nforged: a repository" (rule "access-deploy")`,
+		`exchange for "repo:acme/site-deploy\nforged: a subject" (rule "access-deploy")`,
+		`internal error serving GET "/boom/a\nforged: a path": a panic (string)`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+}
