@@ -414,3 +414,25 @@ func TestReadyOnlyOnceParentVerified(t *testing.T) {
 		t.Errorf("readyz after the parent was refused: %d %s", a.status, a.body)
 	}
 }
+
+// TestCatalogueCached: the permission-group catalogue Start fetched serves
+// the exchanges after it; an endpoint Start did not need is fetched once.
+func TestCatalogueCached(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	const userRoute, accountRoute = "GET /user/tokens/permission_groups", "GET /accounts/{account_id}/tokens/permission_groups"
+	if n := len(w.e.RequestsTo(userRoute)); n != 1 {
+		t.Fatalf("Start fetched the user endpoint's catalogue %d times, want once", n)
+	}
+	for _, repo := range []string{repoID, repoID, "777", "777"} { // user-owned twice, account-owned twice
+		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": repo})), broker.ExchangeRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(w.e.RequestsTo(userRoute)); n != 1 {
+		t.Errorf("the user endpoint's catalogue fetched %d times in all, want only Start's", n)
+	}
+	if n := len(w.e.RequestsTo(accountRoute)); n != 1 {
+		t.Errorf("the account endpoint's catalogue fetched %d times, want once", n)
+	}
+}
