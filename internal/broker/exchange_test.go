@@ -436,3 +436,87 @@ func TestCatalogueCached(t *testing.T) {
 		t.Errorf("the account endpoint's catalogue fetched %d times, want once", n)
 	}
 }
+
+// TestExchangeOtherIssuers: a GitLab job and a generic issuer's workload
+// get tokens named after their project and pipeline, or their subject, and
+// the audit log names the project, its id and the run by the claims of
+// their kind of issuer.
+func TestExchangeOtherIssuers(t *testing.T) {
+	t.Parallel()
+	const grant = `    grant:
+      account-ids: [%[2]s]
+      scopes: [apps-and-policies:read]
+      max-ttl: 1h
+`
+	cases := []struct {
+		name   string
+		policy string
+		claims map[string]any
+		prefix string       // of the token's name
+		want   broker.Entry // its issuer-specific fields
+	}{
+		{
+			name: "gitlab",
+			policy: `audience: ` + brokertest.Audience + `
+issuers:
+  gitlab-self: %[1]s
+rules:
+  - name: gitlab-deploy
+    issuer: gitlab-self
+    claims:
+      project_id: "42"
+` + grant,
+			// GitHub's claims are gone: only GitLab's name the run.
+			claims: map[string]any{"repository": nil, "repository_id": nil, "run_id": nil, "run_attempt": nil,
+				"sub": "project_path:acme/infra:ref_type:branch:ref:main", "project_path": "acme/infra", "project_id": "42",
+				"namespace_id": "7", "pipeline_id": "1234", "job_id": "5678"},
+			prefix: "cf-scoped-token acme/infra 1234.5678 ",
+			want: broker.Entry{Rule: "gitlab-deploy", Subject: "project_path:acme/infra:ref_type:branch:ref:main",
+				Repository: "acme/infra", RepositoryID: "42", RunID: "1234"},
+		},
+		{
+			name: "generic",
+			policy: `audience: ` + brokertest.Audience + `
+issuers:
+  acme-idp: %[1]s
+rules:
+  - name: idp-deploy
+    issuer: acme-idp
+    claims:
+      sub: system:serviceaccount:ci:deployer
+` + grant,
+			// GitHub's claims are there, and mean nothing from this issuer.
+			claims: map[string]any{"sub": "system:serviceaccount:ci:deployer"},
+			prefix: "cf-scoped-token system:serviceaccount:ci:deployer ",
+			want:   broker.Entry{Rule: "idp-deploy", Subject: "system:serviceaccount:ci:deployer"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := mustWorld(t, withPolicy(tc.policy))
+			g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, tc.claims)), broker.ExchangeRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(g.Name, tc.prefix) || len(g.Name) != len(tc.prefix)+28 {
+				t.Errorf("name %q, want %q and a 28-digit suffix", g.Name, tc.prefix)
+			}
+			if !broker.OwnsName(token.NewSecret(w.seeded.UserToken), g.Name) {
+				t.Errorf("name %q does not carry the broker's MAC", g.Name)
+			}
+			audit := w.audit.Entries(t)
+			if len(audit) != 1 {
+				t.Fatalf("audit log: %+v, want one entry", audit)
+			}
+			a := audit[0]
+			got := broker.Entry{Rule: a.Rule, Subject: a.Subject, Repository: a.Repository, RepositoryID: a.RepositoryID, RunID: a.RunID}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("audit entry (-want +got):\n%s", diff)
+			}
+			if a.Event != broker.EventMint || a.Issuer != w.iss.URL() || a.Name != g.Name || a.TokenID != g.TokenID {
+				t.Errorf("audit entry %+v", a)
+			}
+		})
+	}
+}
