@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -280,6 +281,62 @@ func TestLogLinesQuoted(t *testing.T) {
 		`internal error serving GET "/boom/a\nforged: a path": a panic (string)`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+}
+
+// TestReloadMovesPublicURL: without a public URL of its own the broker's is
+// the audience, so a reload that changes the policy's audience moves the
+// RFC 8414 metadata along — its issuer and endpoints, and the path it is
+// served at; a configured public URL stays.
+func TestReloadMovesPublicURL(t *testing.T) {
+	t.Parallel()
+	withAudience := func(aud string) string {
+		return strings.Replace(testPolicy, "audience: "+brokertest.Audience, "audience: "+aud, 1)
+	}
+	get := func(w *world, path string) answer {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, w.srv.URL+path, nil)
+		return w.do(t, req)
+	}
+	for _, tc := range []struct {
+		name, publicURL string
+		want            string // the public URL after the reload
+		gone            string // a metadata path served before the reload, not after
+	}{
+		{"the audience", "", "https://broker2.test/tenant2", "/tenant1"},
+		{"a public URL of its own", "https://cf-broker.example/tenant3", "https://cf-broker.example/tenant3", ""},
+	} {
+		w := mustWorld(t, withPolicy(withAudience("https://broker.test/tenant1")), withConfig(func(c *broker.Config) { c.PublicURL = tc.publicURL }))
+		before := w.b.PublicURL()
+		if tc.gone != "" {
+			if a := get(w, broker.MetadataPath+tc.gone); a.status != http.StatusOK {
+				t.Fatalf("%s: %s before the reload: %d %s", tc.name, tc.gone, a.status, a.body)
+			}
+		}
+		if err := w.b.Reload(t.Context(), mustPolicy(t, w, withAudience("https://broker2.test/tenant2"))); err != nil {
+			t.Fatalf("%s: Reload: %v", tc.name, err)
+		}
+		if got := w.b.PublicURL(); got != tc.want {
+			t.Errorf("%s: PublicURL() = %q after the reload (%q before), want %q", tc.name, got, before, tc.want)
+		}
+		for _, path := range []string{broker.MetadataPath, broker.MetadataPath + tc.want[strings.LastIndex(tc.want, "/"):]} {
+			a := get(w, path)
+			var md broker.Metadata
+			if err := json.Unmarshal(a.body, &md); a.status != http.StatusOK || err != nil {
+				t.Errorf("%s: %s: %d %s", tc.name, path, a.status, a.body)
+				continue
+			}
+			if md.Issuer != tc.want || md.TokenEndpoint != tc.want+broker.TokenPath || md.RevocationEndpoint != tc.want+broker.RevokePath {
+				t.Errorf("%s: %s: %+v, want issuer %s", tc.name, path, md, tc.want)
+			}
+		}
+		for _, path := range []string{tc.gone, tc.want[strings.LastIndex(tc.want, "/"):] + "/x"} {
+			if path == "" {
+				continue
+			}
+			if a := get(w, broker.MetadataPath+path); a.status != http.StatusNotFound {
+				t.Errorf("%s: %s after the reload: %d %s, want 404", tc.name, path, a.status, a.body)
+			}
 		}
 	}
 }
