@@ -259,10 +259,7 @@ func (s *Server) newState(p *policy.Policy, old *state) (*state, error) {
 	case p.Audience != "" && p.Audience != aud:
 		return nil, fmt.Errorf("broker: --audience %q and the policy's audience %q differ; set one of them", aud, p.Audience)
 	}
-	issuers := make([]string, 0, len(p.Issuers))
-	for _, is := range p.Issuers {
-		issuers = append(issuers, is.URL)
-	}
+	issuers := issuerURLs(p)
 	st := &state{policy: p, audience: aud, publicURL: s.publicURL, endpoints: policyEndpoints(p)}
 	if st.publicURL == "" {
 		st.publicURL = strings.TrimRight(aud, "/")

@@ -43,19 +43,17 @@ type permissionGroup struct {
 
 // exchange is one request to the token endpoint, as it goes.
 type exchange struct {
-	st       *state
-	caller   netip.Addr
-	entry    Entry
-	id       *oidcverify.Identity // set once the subject token is verified
-	handed   bool                 // the handover was attempted: the token may have reached the caller
-	verifier *oidcverify.Verifier
+	st     *state
+	caller netip.Addr
+	entry  Entry
+	id     *oidcverify.Identity // set once the subject token is verified
+	handed bool                 // the handover was attempted: the token may have reached the caller
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.deadline)
 	defer cancel()
 	x := &exchange{st: s.state.Load(), caller: s.caller(r)}
-	x.verifier = x.st.verifier
 	x.entry = Entry{Event: EventDeny, Caller: addrString(x.caller)}
 	aerr := s.exchange(ctx, w, r, x)
 	if aerr == nil {
@@ -66,7 +64,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	// was handed out, so the job can retry with the OIDC token it has; a
 	// refusal of the request keeps it used up.
 	if x.id != nil && !x.handed && (aerr.status >= 500 || aerr.status == http.StatusTooManyRequests) {
-		x.verifier.Release(x.id)
+		x.st.verifier.Release(x.id)
 	}
 	x.entry.Status, x.entry.Code, x.entry.Reason = aerr.status, string(aerr.code), aerr.desc
 	s.audit.write(x.entry)
@@ -88,7 +86,7 @@ func (s *Server) exchange(ctx context.Context, w http.ResponseWriter, r *http.Re
 	req.Caller = x.caller
 	x.entry.Scopes, x.entry.Accounts = scopeNames(req.Scopes), req.AccountIDs
 
-	id, err := x.verifier.Verify(ctx, subject)
+	id, err := x.st.verifier.Verify(ctx, subject)
 	switch {
 	case errors.Is(err, oidcverify.ErrUnavailable):
 		s.logf("exchange from %s: %v", addrString(x.caller), err)
