@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,7 +324,15 @@ func TestReplayRefused(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	w := mustWorld(t, withConfig(func(c *broker.Config) { c.RateLimit, c.Burst = 1.0/60, 2 }))
+	// The broker's clock, which the rate limit reads; the tokens' times are
+	// checked on the real one.
+	now := time.Now()
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	w := mustWorld(t, withConfig(func(c *broker.Config) {
+		c.RateLimit, c.Burst = 1.0/60, 2
+		c.Now, c.OIDC.Now = func() time.Time { return *clock.Load() }, time.Now
+	}))
 	w.client.Retry.Attempts = 1
 	for i := range 2 {
 		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{}); err != nil {
@@ -354,7 +363,11 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("client: %v, want slow_down with RetryAfter", err)
 	}
 	// The rate-limited token was given back: once the limit allows, it works.
-	_ = subject
+	later := now.Add(61 * time.Second) // one exchange a minute
+	clock.Store(&later)
+	if a := w.postForm(t, broker.TokenPath, brokertest.Form(subject)); a.status != http.StatusOK {
+		t.Errorf("the rate-limited token once the limit allows: %d %s %s, want 200", a.status, a.err.Error, a.err.Description)
+	}
 }
 
 func TestMetadataAndHealth(t *testing.T) {
