@@ -209,7 +209,7 @@ func TestClientOutlastsSlowExchange(t *testing.T) {
 				t.Fatalf("exchange: %v after %d requests, want a token after one", err, n.Load())
 			}
 			if kids := w.children(); len(kids) != 1 || kids[0].ID != g.TokenID {
-				t.Errorf("emulator holds %+v, want the token %s alone", kids, g.TokenID)
+				t.Errorf("emulator holds %s, want the token %s alone", shown(kids), g.TokenID)
 			}
 			if creates := len(w.e.RequestsTo("POST /user/tokens")); creates != 1 {
 				t.Errorf("%d creates, want 1", creates)

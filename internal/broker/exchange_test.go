@@ -73,7 +73,7 @@ func TestExchangeWholeGrant(t *testing.T) {
 	// The token is what the emulator holds, and it works on the Access API.
 	kids := w.children()
 	if len(kids) != 1 || kids[0].ID != g.TokenID || kids[0].Name != g.Name || !kids[0].ExpiresOn.Equal(g.ExpiresAt) {
-		t.Fatalf("emulator holds %+v, want the one token %s", kids, g.TokenID)
+		t.Fatalf("emulator holds %s, want the one token %s", shown(kids), g.TokenID)
 	}
 	assertAccess(t, w, g.Token, emulator.SeedAccount2, http.StatusOK)
 
@@ -160,7 +160,7 @@ func TestExchangeAccountOwnedCaller(t *testing.T) {
 	}
 	kids := w.children()
 	if len(kids) != 1 || kids[0].Owner != emulator.OwnerAccount || kids[0].OwnerID != emulator.SeedAccount1 {
-		t.Errorf("emulator holds %+v, want one token owned by account 1", kids)
+		t.Errorf("emulator holds %s, want one token owned by account 1", shown(kids))
 	}
 	assertAccess(t, w, g.Token, emulator.SeedAccount1, http.StatusOK)
 }
@@ -181,7 +181,7 @@ func TestExchangeNoStore(t *testing.T) {
 	for _, k := range []string{`"access_token"`, `"issued_token_type":"urn:ietf:params:oauth:token-type:access_token"`, `"token_type":"Bearer"`,
 		`"expires_in"`, `"scope"`, `"token_id"`, `"expires_at"`, `"name"`, `"owner":"user"`, `"account_ids"`, `"permission_groups":[{"id"`, `"allowed_ips":[]`, `"rule":"access-deploy"`} {
 		if !strings.Contains(string(a.body), k) {
-			t.Errorf("answer lacks %s: %s", k, a.body)
+			t.Errorf("answer lacks %s: %s", k, withoutToken(a.body))
 		}
 	}
 	// An error answer is no-store too.

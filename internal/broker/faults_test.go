@@ -59,14 +59,14 @@ func TestCloudflareFaults(t *testing.T) {
 			}
 			w.e.ClearFaults()
 			if kids := w.children(); len(kids) != 0 {
-				t.Fatalf("after the failed exchange the emulator holds %+v: an orphan", kids)
+				t.Fatalf("after the failed exchange the emulator holds %s: an orphan", shown(kids))
 			}
 			g, err := w.client.Exchange(t.Context(), subject, broker.ExchangeRequest{})
 			if err != nil {
 				t.Fatalf("the same OIDC token once Cloudflare is well: %v, want it accepted (jti given back)", err)
 			}
 			if kids := w.children(); len(kids) != 1 || kids[0].ID != g.TokenID {
-				t.Errorf("emulator holds %+v, want only %s", kids, g.TokenID)
+				t.Errorf("emulator holds %s, want only %s", shown(kids), g.TokenID)
 			}
 			// Once exchanged, it is used up.
 			if _, err := w.client.Exchange(t.Context(), subject, broker.ExchangeRequest{}); !errors.As(err, &be) || be.Status != 400 {
@@ -86,7 +86,7 @@ func TestLostCreateAdopted(t *testing.T) {
 	}
 	kids := w.children()
 	if len(kids) != 1 || kids[0].ID != g.TokenID {
-		t.Fatalf("emulator holds %+v, want the adopted token %s alone", kids, g.TokenID)
+		t.Fatalf("emulator holds %s, want the adopted token %s alone", shown(kids), g.TokenID)
 	}
 	assertAccess(t, w, g.Token, emulator.SeedAccount1, http.StatusOK)
 }
@@ -170,7 +170,7 @@ func TestCleanUpAfterFailedExchange(t *testing.T) {
 				t.Fatal(err)
 			}
 			if kids := w.children(); len(kids) != 0 {
-				t.Fatalf("after the clean-up the emulator holds %+v", kids)
+				t.Fatalf("after the clean-up the emulator holds %s", shown(kids))
 			}
 			if n := len(w.e.RequestsTo("DELETE /user/tokens/{token_id}")); n != tc.deletes {
 				t.Errorf("%d DELETE requests, want %d", n, tc.deletes)

@@ -325,3 +325,30 @@ func (f *faultyAPI) VerifyToken(ctx context.Context, ep token.Endpoint, secret t
 	}
 	return token.Info{}, af.err
 }
+
+// withoutToken is an answer's body for a failure message: a success
+// answer's access_token is withheld.
+func withoutToken(body []byte) string {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Sprintf("%q", body) // not a success answer: it holds no token
+	}
+	if _, ok := m["access_token"]; ok {
+		m["access_token"] = "[withheld]"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "(an answer that does not encode again)"
+	}
+	return string(b)
+}
+
+// shown lists emulator tokens for a failure message: id, name, owner and
+// expiry, never the value.
+func shown(ts []emulator.Token) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("{%s %q %s %s expires %s}", t.ID, t.Name, t.Owner, t.OwnerID, t.ExpiresOn.Format(time.RFC3339))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
