@@ -28,8 +28,8 @@ type Entry struct {
 	Time  time.Time `json:"time"`
 	Event string    `json:"event"`
 	// Outcome of a revoke: deleted, not_found (already gone), unknown (not a
-	// token Cloudflare knows), foreign (a token this broker did not make,
-	// left alone) or failed.
+	// token Cloudflare knows), foreign (a token this broker did not make, or
+	// one the parent may not read: left alone) or failed.
 	Outcome string `json:"outcome,omitempty"`
 	Rule    string `json:"rule,omitempty"`
 	Issuer  string `json:"issuer,omitempty"`

@@ -20,6 +20,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -70,7 +71,8 @@ const (
 	// Cloudflare answers with a refusal makes it unready at once.
 	ParentFreshFor = 3 * ParentCheckEvery
 	// exchangeDeadline bounds one exchange, every retry of the lifecycle
-	// included; a clean-up after it runs within the mint's grace.
+	// included; a clean-up after it runs within the mint's grace. The
+	// client's attempts outlast it (attemptTimeout).
 	exchangeDeadline = 2 * time.Minute
 	// DefaultGrace is how long the clean-up of a token (a delete after a
 	// failure) may go on once an exchange is cancelled: it fits, with the
@@ -137,7 +139,7 @@ type Server struct {
 	namer     *namer
 	parent    token.Secret
 	audience  string // the --audience flag, "" if none
-	publicURL string
+	publicURL string // Config.PublicURL, "" if none
 	oidc      oidcverify.Config
 	limits    *limiters
 	proxies   []netip.Prefix
@@ -146,6 +148,7 @@ type Server struct {
 	now       func() time.Time
 	rand      io.Reader
 	grace     time.Duration
+	deadline  time.Duration // bound on one exchange: exchangeDeadline
 	mintSleep func(ctx context.Context, d time.Duration) error
 	mux       *http.ServeMux
 
@@ -166,8 +169,12 @@ type Server struct {
 type state struct {
 	policy    *policy.Policy
 	audience  string
-	verifier  *oidcverify.Verifier
-	endpoints []token.Endpoint // where the policy can grant tokens, in rule order
+	publicURL string // Config.PublicURL, else the audience: a reload may change it
+	// metadataPath is the RFC 8414 path of the metadata of an issuer with a
+	// path ("/tenant1"): MetadataPath followed by it; "" for none.
+	metadataPath string
+	verifier     *oidcverify.Verifier
+	endpoints    []token.Endpoint // where the policy can grant tokens, in rule order
 }
 
 // New checks cfg and returns a Server. It makes no request.
@@ -188,11 +195,13 @@ func New(cfg Config) (*Server, error) {
 		namer:     newNamer(cfg.Parent),
 		parent:    cfg.Parent,
 		audience:  cfg.Audience,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		proxies:   slices.Clone(cfg.TrustedProxies),
 		logf:      cfg.Logf,
 		now:       cfg.Now,
 		rand:      cfg.Rand,
 		grace:     cfg.Grace,
+		deadline:  exchangeDeadline,
 		mintSleep: cfg.MintSleep,
 	}
 	if s.now == nil {
@@ -232,18 +241,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.publicURL = strings.TrimRight(cfg.PublicURL, "/")
-	if s.publicURL == "" {
-		s.publicURL = strings.TrimRight(st.audience, "/")
-	}
 	s.state.Store(st)
 	s.routes()
 	return s, nil
 }
 
-// newState makes the state for a policy: its audience, endpoints and a
-// verifier — old's, when the issuers and the audience are the same, so that
-// a reload keeps the replay cache and the keys.
+// newState makes the state for a policy: its audience, public URL,
+// endpoints and a verifier — old's, when the issuers and the audience are
+// the same, so that a reload keeps the replay cache and the keys.
 func (s *Server) newState(p *policy.Policy, old *state) (*state, error) {
 	aud := s.audience
 	switch {
@@ -254,11 +259,14 @@ func (s *Server) newState(p *policy.Policy, old *state) (*state, error) {
 	case p.Audience != "" && p.Audience != aud:
 		return nil, fmt.Errorf("broker: --audience %q and the policy's audience %q differ; set one of them", aud, p.Audience)
 	}
-	issuers := make([]string, 0, len(p.Issuers))
-	for _, is := range p.Issuers {
-		issuers = append(issuers, is.URL)
+	issuers := issuerURLs(p)
+	st := &state{policy: p, audience: aud, publicURL: s.publicURL, endpoints: policyEndpoints(p)}
+	if st.publicURL == "" {
+		st.publicURL = strings.TrimRight(aud, "/")
 	}
-	st := &state{policy: p, audience: aud, endpoints: policyEndpoints(p)}
+	if u, err := url.Parse(st.publicURL); err == nil && strings.Trim(u.EscapedPath(), "/") != "" {
+		st.metadataPath = "/" + strings.Trim(u.EscapedPath(), "/")
+	}
 	if old != nil && old.audience == aud && slices.Equal(issuerURLs(old.policy), issuers) {
 		st.verifier = old.verifier
 		return st, nil
@@ -329,7 +337,8 @@ func (s *Server) Start(ctx context.Context) error {
 // works, and its scopes against a fresh catalogue. On any fault the old
 // policy stays and the error says why. A reload that changes the issuers or
 // the audience starts a new verifier, whose replay cache is empty (as
-// after a restart).
+// after a restart); one that changes the audience moves the public URL
+// too, unless Config.PublicURL set it.
 func (s *Server) Reload(ctx context.Context, p *policy.Policy) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -534,8 +543,9 @@ func (s *Server) Policy() *policy.Policy { return s.state.Load().policy }
 // Audience returns the audience being accepted.
 func (s *Server) Audience() string { return s.state.Load().audience }
 
-// PublicURL returns the broker's public URL, the issuer of its metadata.
-func (s *Server) PublicURL() string { return s.publicURL }
+// PublicURL returns the broker's public URL, the issuer of its metadata:
+// Config.PublicURL, else the audience being accepted.
+func (s *Server) PublicURL() string { return s.state.Load().publicURL }
 
 func ownerOf(ep token.Endpoint) string {
 	if ep.IsAccount() {

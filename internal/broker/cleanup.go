@@ -18,56 +18,60 @@ const (
 )
 
 // cleanUpLater deletes, in the background, what a failed exchange may have
-// left: the token l names, and any token with l's unique name (a create
-// whose answer was lost). It is the broker's counterpart of the action's
-// post step; what it cannot delete, the sweep removes once expired.
+// left: the token l names, and, when a create answer was lost, any other
+// token with l's unique name. It is the broker's counterpart of the
+// action's post step; what it cannot delete, the sweep removes once
+// expired.
 func (s *Server) cleanUpLater(ctx context.Context, l mint.Ledger) {
 	s.cleanups.Add(1)
 	go func() {
 		defer s.cleanups.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupDeadline)
 		defer cancel()
-		m := s.minter()
-		wait := cleanupFirst
-		for attempt := 1; ; attempt++ {
-			err := s.cleanUp(ctx, m, l)
-			if err == nil {
-				return
-			}
-			if attempt == cleanupAttempts || ctx.Err() != nil {
-				s.logf("clean-up of a failed exchange: token %q may be left until it expires at %s (the sweep deletes it then): %v",
-					l.Name, formatTime(l.ExpiresOn), err)
-				return
-			}
-			if err := s.sleep(ctx, wait); err != nil {
-				return
-			}
-			wait = min(2*wait, cleanupMax)
+		c := &leftover{Ledger: l, m: s.minter()}
+		p := retry.Policy{Attempts: cleanupAttempts, Base: cleanupFirst, Max: cleanupMax, Sleep: s.mintSleep}
+		err := p.Do(ctx, func(ctx context.Context) error { return s.cleanUp(ctx, c) },
+			func(error) retry.Verdict { return retry.Verdict{Again: true} })
+		if err != nil {
+			s.logf("clean-up of a failed exchange: token %q may be left until it expires at %s (the sweep deletes it then): %v",
+				l.Name, formatTime(l.ExpiresOn), err)
 		}
 	}()
 }
 
-func (s *Server) cleanUp(ctx context.Context, m *mint.Minter, l mint.Ledger) error {
-	if l.ID != "" {
-		if _, err := m.Revoke(ctx, l.Endpoint, token.Info{ID: l.ID, ExpiresOn: l.ExpiresOn}); err != nil {
-			return err
-		}
-		s.audit.write(Entry{Event: EventSweep, Outcome: "deleted", TokenID: l.ID, Name: clean(l.Name), ExpiresAt: formatTime(l.ExpiresOn),
-			Owner: ownerOf(l.Endpoint), Reason: "left by a failed exchange"})
-	}
-	deleted, err := m.DeleteNamed(ctx, l.Endpoint, l.Name, l.ID, l.Pending)
-	for _, t := range deleted {
-		s.audit.write(Entry{Event: EventSweep, Outcome: "deleted", TokenID: t.ID, Name: clean(t.Name), ExpiresAt: formatTime(t.ExpiresOn),
-			Owner: ownerOf(l.Endpoint), Reason: "left by a failed exchange"})
-	}
-	return err
+// leftover is what a failed exchange left, as its clean-up goes.
+type leftover struct {
+	mint.Ledger
+	m       *mint.Minter
+	revoked bool // the token ID names is deleted (or was gone)
 }
 
-func (s *Server) sleep(ctx context.Context, d time.Duration) error {
-	if s.mintSleep != nil {
-		return s.mintSleep(ctx, d)
+// cleanUp is one attempt: it deletes the token c names unless an earlier
+// attempt did, then, only when a create answer was lost, looks for tokens
+// of the same name (SPEC: twins are looked for only then).
+func (s *Server) cleanUp(ctx context.Context, c *leftover) error {
+	if c.ID != "" && !c.revoked {
+		out, err := c.m.Revoke(ctx, c.Endpoint, token.Info{ID: c.ID, ExpiresOn: c.ExpiresOn})
+		if err != nil {
+			return err
+		}
+		c.revoked = true
+		outcome := "deleted"
+		if out == mint.NotFound {
+			outcome = "not_found"
+		}
+		s.audit.write(Entry{Event: EventSweep, Outcome: outcome, TokenID: c.ID, Name: clean(c.Name), ExpiresAt: formatTime(c.ExpiresOn),
+			Owner: ownerOf(c.Endpoint), Reason: "left by a failed exchange"})
 	}
-	return retry.Sleep(ctx, d)
+	if !c.Lost && !c.Pending {
+		return nil
+	}
+	deleted, err := c.m.DeleteNamed(ctx, c.Endpoint, c.Name, c.ID, c.Pending)
+	for _, t := range deleted {
+		s.audit.write(Entry{Event: EventSweep, Outcome: "deleted", TokenID: t.ID, Name: clean(t.Name), ExpiresAt: formatTime(t.ExpiresOn),
+			Owner: ownerOf(c.Endpoint), Reason: "left by a failed exchange"})
+	}
+	return err
 }
 
 // Wait blocks until the background clean-ups of failed exchanges are done

@@ -44,10 +44,22 @@ type Client struct {
 	Progressf func(format string, args ...any)
 }
 
-// DefaultRetry is five attempts, each bounded by 30 s: an exchange mints a
-// token against Cloudflare, which the broker itself retries.
+// DefaultRetry is five attempts, each bounded by attemptTimeout of the
+// broker's exchange deadline (2m16.5s): an exchange mints a token against
+// Cloudflare, which the broker itself retries for up to that deadline.
 func DefaultRetry() retry.Policy {
-	return retry.Policy{Attempts: 5, Base: time.Second, Max: retry.DefaultMax, Timeout: 30 * time.Second}
+	return retry.Policy{Attempts: 5, Base: time.Second, Max: retry.DefaultMax, Timeout: attemptTimeout(exchangeDeadline)}
+}
+
+// attemptTimeout bounds one request to a broker whose exchanges take at
+// most deadline: the deadline, the grace of the clean-up that may follow
+// it, and an eighth of the deadline for the network. An attempt must not
+// give up on an exchange the broker is still working on: the retry would
+// carry the same OIDC token, which the broker refuses as a replay (not
+// retried), and the broker would delete the token it made once it found
+// the caller gone.
+func attemptTimeout(deadline time.Duration) time.Duration {
+	return deadline + DefaultGrace + deadline/8
 }
 
 // ExchangeRequest is what a job asks for; each zero field leaves the choice

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
+	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/retry"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
@@ -159,5 +160,60 @@ func TestClientBadAnswers(t *testing.T) {
 			t.Errorf("%s: %v after %d requests, want an error after one", name, err, n.Load())
 		}
 		srv.Close()
+	}
+}
+
+// TestClientOutlastsSlowExchange: an attempt of the client outlasts the
+// longest exchange the broker makes (its deadline, then the clean-up's
+// grace), so that a slow Cloudflare create is waited for, not dropped and
+// retried with the same OIDC token, which the broker refuses as a replay.
+// At small scale: a broker whose exchanges may take 2 s, a create that
+// takes 1 s.
+func TestClientOutlastsSlowExchange(t *testing.T) {
+	t.Parallel()
+	if got, least := broker.DefaultRetry().Timeout, broker.ExchangeDeadline+broker.DefaultGrace; got <= least {
+		t.Errorf("DefaultRetry's attempt timeout %s, want more than the broker's exchange deadline and grace, %s", got, least)
+	}
+	const deadline, createTakes = 2 * time.Second, time.Second
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		dropped bool
+	}{
+		{"an attempt timeout from the deadline", broker.AttemptTimeout(deadline), false},
+		// The ratio of the old default: 30 s attempts, 2 min exchanges.
+		{"attempts shorter than the exchange", deadline / 4, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := mustWorld(t, withServer(func(s *broker.Server) { broker.SetExchangeDeadline(s, deadline) }))
+			w.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Latency, Delay: createTakes})
+			h, n := flaky(w.b)
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close)
+			c := &broker.Client{BaseURL: srv.URL, HTTP: srv.Client(), Retry: retry.Policy{Attempts: 3, Timeout: tc.timeout, Sleep: noWait}}
+			g, err := c.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
+			if err := w.b.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if tc.dropped {
+				// The slow exchange was given up on and sent again; whether
+				// the retry met the used jti depends on how soon the broker
+				// gave it back.
+				if err == nil || n.Load() < 2 {
+					t.Errorf("exchange: %v after %d requests, want a failure after a retry", err, n.Load())
+				}
+				return
+			}
+			if err != nil || n.Load() != 1 {
+				t.Fatalf("exchange: %v after %d requests, want a token after one", err, n.Load())
+			}
+			if kids := w.children(); len(kids) != 1 || kids[0].ID != g.TokenID {
+				t.Errorf("emulator holds %s, want the token %s alone", shown(kids), g.TokenID)
+			}
+			if creates := len(w.e.RequestsTo("POST /user/tokens")); creates != 1 {
+				t.Errorf("%d creates, want 1", creates)
+			}
+		})
 	}
 }

@@ -43,19 +43,17 @@ type permissionGroup struct {
 
 // exchange is one request to the token endpoint, as it goes.
 type exchange struct {
-	st       *state
-	caller   netip.Addr
-	entry    Entry
-	id       *oidcverify.Identity // set once the subject token is verified
-	handed   bool                 // the handover was attempted: the token may have reached the caller
-	verifier *oidcverify.Verifier
+	st     *state
+	caller netip.Addr
+	entry  Entry
+	id     *oidcverify.Identity // set once the subject token is verified
+	handed bool                 // the handover was attempted: the token may have reached the caller
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), exchangeDeadline)
+	ctx, cancel := context.WithTimeout(r.Context(), s.deadline)
 	defer cancel()
 	x := &exchange{st: s.state.Load(), caller: s.caller(r)}
-	x.verifier = x.st.verifier
 	x.entry = Entry{Event: EventDeny, Caller: addrString(x.caller)}
 	aerr := s.exchange(ctx, w, r, x)
 	if aerr == nil {
@@ -66,7 +64,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	// was handed out, so the job can retry with the OIDC token it has; a
 	// refusal of the request keeps it used up.
 	if x.id != nil && !x.handed && (aerr.status >= 500 || aerr.status == http.StatusTooManyRequests) {
-		x.verifier.Release(x.id)
+		x.st.verifier.Release(x.id)
 	}
 	x.entry.Status, x.entry.Code, x.entry.Reason = aerr.status, string(aerr.code), aerr.desc
 	s.audit.write(x.entry)
@@ -88,7 +86,7 @@ func (s *Server) exchange(ctx context.Context, w http.ResponseWriter, r *http.Re
 	req.Caller = x.caller
 	x.entry.Scopes, x.entry.Accounts = scopeNames(req.Scopes), req.AccountIDs
 
-	id, err := x.verifier.Verify(ctx, subject)
+	id, err := x.st.verifier.Verify(ctx, subject)
 	switch {
 	case errors.Is(err, oidcverify.ErrUnavailable):
 		s.logf("exchange from %s: %v", addrString(x.caller), err)
@@ -211,7 +209,11 @@ func (s *Server) handOver(w http.ResponseWriter, g policy.Grant, m mint.Minted) 
 // deleted whatever it made by now. When the handover was attempted the
 // caller's connection is what failed: there is no one to answer.
 func (s *Server) mintFailure(x *exchange, err error) *apiError {
-	s.logf("exchange for %s (rule %q): %v", x.entry.Repository+x.entry.Subject, x.entry.Rule, err)
+	who := x.entry.Repository
+	if who == "" {
+		who = x.entry.Subject
+	}
+	s.logf("exchange for %q (rule %q): %v", who, x.entry.Rule, err) // claims are the job's text: quoted, a newline cannot forge a line
 	var ie *token.InputError
 	switch {
 	case x.handed:

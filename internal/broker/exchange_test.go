@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestExchangeWholeGrant(t *testing.T) {
 	// The token is what the emulator holds, and it works on the Access API.
 	kids := w.children()
 	if len(kids) != 1 || kids[0].ID != g.TokenID || kids[0].Name != g.Name || !kids[0].ExpiresOn.Equal(g.ExpiresAt) {
-		t.Fatalf("emulator holds %+v, want the one token %s", kids, g.TokenID)
+		t.Fatalf("emulator holds %s, want the one token %s", shown(kids), g.TokenID)
 	}
 	assertAccess(t, w, g.Token, emulator.SeedAccount2, http.StatusOK)
 
@@ -159,7 +160,7 @@ func TestExchangeAccountOwnedCaller(t *testing.T) {
 	}
 	kids := w.children()
 	if len(kids) != 1 || kids[0].Owner != emulator.OwnerAccount || kids[0].OwnerID != emulator.SeedAccount1 {
-		t.Errorf("emulator holds %+v, want one token owned by account 1", kids)
+		t.Errorf("emulator holds %s, want one token owned by account 1", shown(kids))
 	}
 	assertAccess(t, w, g.Token, emulator.SeedAccount1, http.StatusOK)
 }
@@ -180,7 +181,7 @@ func TestExchangeNoStore(t *testing.T) {
 	for _, k := range []string{`"access_token"`, `"issued_token_type":"urn:ietf:params:oauth:token-type:access_token"`, `"token_type":"Bearer"`,
 		`"expires_in"`, `"scope"`, `"token_id"`, `"expires_at"`, `"name"`, `"owner":"user"`, `"account_ids"`, `"permission_groups":[{"id"`, `"allowed_ips":[]`, `"rule":"access-deploy"`} {
 		if !strings.Contains(string(a.body), k) {
-			t.Errorf("answer lacks %s: %s", k, a.body)
+			t.Errorf("answer lacks %s: %s", k, withoutToken(a.body))
 		}
 	}
 	// An error answer is no-store too.
@@ -323,7 +324,15 @@ func TestReplayRefused(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	w := mustWorld(t, withConfig(func(c *broker.Config) { c.RateLimit, c.Burst = 1.0/60, 2 }))
+	// The broker's clock, which the rate limit reads; the tokens' times are
+	// checked on the real one.
+	now := time.Now()
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	w := mustWorld(t, withConfig(func(c *broker.Config) {
+		c.RateLimit, c.Burst = 1.0/60, 2
+		c.Now, c.OIDC.Now = func() time.Time { return *clock.Load() }, time.Now
+	}))
 	w.client.Retry.Attempts = 1
 	for i := range 2 {
 		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{}); err != nil {
@@ -354,7 +363,11 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("client: %v, want slow_down with RetryAfter", err)
 	}
 	// The rate-limited token was given back: once the limit allows, it works.
-	_ = subject
+	later := now.Add(61 * time.Second) // one exchange a minute
+	clock.Store(&later)
+	if a := w.postForm(t, broker.TokenPath, brokertest.Form(subject)); a.status != http.StatusOK {
+		t.Errorf("the rate-limited token once the limit allows: %d %s %s, want 200", a.status, a.err.Error, a.err.Description)
+	}
 }
 
 func TestMetadataAndHealth(t *testing.T) {
@@ -412,5 +425,111 @@ func TestReadyOnlyOnceParentVerified(t *testing.T) {
 	}
 	if a := w.do(t, req.Clone(t.Context())); a.status != http.StatusServiceUnavailable {
 		t.Errorf("readyz after the parent was refused: %d %s", a.status, a.body)
+	}
+}
+
+// TestCatalogueCached: the permission-group catalogue Start fetched serves
+// the exchanges after it; an endpoint Start did not need is fetched once.
+func TestCatalogueCached(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	const userRoute, accountRoute = "GET /user/tokens/permission_groups", "GET /accounts/{account_id}/tokens/permission_groups"
+	if n := len(w.e.RequestsTo(userRoute)); n != 1 {
+		t.Fatalf("Start fetched the user endpoint's catalogue %d times, want once", n)
+	}
+	for _, repo := range []string{repoID, repoID, "777", "777"} { // user-owned twice, account-owned twice
+		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": repo})), broker.ExchangeRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(w.e.RequestsTo(userRoute)); n != 1 {
+		t.Errorf("the user endpoint's catalogue fetched %d times in all, want only Start's", n)
+	}
+	if n := len(w.e.RequestsTo(accountRoute)); n != 1 {
+		t.Errorf("the account endpoint's catalogue fetched %d times, want once", n)
+	}
+}
+
+// TestExchangeOtherIssuers: a GitLab job and a generic issuer's workload
+// get tokens named after their project and pipeline, or their subject, and
+// the audit log names the project, its id and the run by the claims of
+// their kind of issuer.
+func TestExchangeOtherIssuers(t *testing.T) {
+	t.Parallel()
+	const grant = `    grant:
+      account-ids: [%[2]s]
+      scopes: [apps-and-policies:read]
+      max-ttl: 1h
+`
+	cases := []struct {
+		name   string
+		policy string
+		claims map[string]any
+		prefix string       // of the token's name
+		want   broker.Entry // its issuer-specific fields
+	}{
+		{
+			name: "gitlab",
+			policy: `audience: ` + brokertest.Audience + `
+issuers:
+  gitlab-self: %[1]s
+rules:
+  - name: gitlab-deploy
+    issuer: gitlab-self
+    claims:
+      project_id: "42"
+` + grant,
+			// GitHub's claims are gone: only GitLab's name the run.
+			claims: map[string]any{"repository": nil, "repository_id": nil, "run_id": nil, "run_attempt": nil,
+				"sub": "project_path:acme/infra:ref_type:branch:ref:main", "project_path": "acme/infra", "project_id": "42",
+				"namespace_id": "7", "pipeline_id": "1234", "job_id": "5678"},
+			prefix: "cf-scoped-token acme/infra 1234.5678 ",
+			want: broker.Entry{Rule: "gitlab-deploy", Subject: "project_path:acme/infra:ref_type:branch:ref:main",
+				Repository: "acme/infra", RepositoryID: "42", RunID: "1234"},
+		},
+		{
+			name: "generic",
+			policy: `audience: ` + brokertest.Audience + `
+issuers:
+  acme-idp: %[1]s
+rules:
+  - name: idp-deploy
+    issuer: acme-idp
+    claims:
+      sub: system:serviceaccount:ci:deployer
+` + grant,
+			// GitHub's claims are there, and mean nothing from this issuer.
+			claims: map[string]any{"sub": "system:serviceaccount:ci:deployer"},
+			prefix: "cf-scoped-token system:serviceaccount:ci:deployer ",
+			want:   broker.Entry{Rule: "idp-deploy", Subject: "system:serviceaccount:ci:deployer"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := mustWorld(t, withPolicy(tc.policy))
+			g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, tc.claims)), broker.ExchangeRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(g.Name, tc.prefix) || len(g.Name) != len(tc.prefix)+28 {
+				t.Errorf("name %q, want %q and a 28-digit suffix", g.Name, tc.prefix)
+			}
+			if !broker.OwnsName(token.NewSecret(w.seeded.UserToken), g.Name) {
+				t.Errorf("name %q does not carry the broker's MAC", g.Name)
+			}
+			audit := w.audit.Entries(t)
+			if len(audit) != 1 {
+				t.Fatalf("audit log: %+v, want one entry", audit)
+			}
+			a := audit[0]
+			got := broker.Entry{Rule: a.Rule, Subject: a.Subject, Repository: a.Repository, RepositoryID: a.RepositoryID, RunID: a.RunID}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("audit entry (-want +got):\n%s", diff)
+			}
+			if a.Event != broker.EventMint || a.Issuer != w.iss.URL() || a.Name != g.Name || a.TokenID != g.TokenID {
+				t.Errorf("audit entry %+v", a)
+			}
+		})
 	}
 }

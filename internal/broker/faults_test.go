@@ -2,9 +2,12 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
@@ -56,14 +59,14 @@ func TestCloudflareFaults(t *testing.T) {
 			}
 			w.e.ClearFaults()
 			if kids := w.children(); len(kids) != 0 {
-				t.Fatalf("after the failed exchange the emulator holds %+v: an orphan", kids)
+				t.Fatalf("after the failed exchange the emulator holds %s: an orphan", shown(kids))
 			}
 			g, err := w.client.Exchange(t.Context(), subject, broker.ExchangeRequest{})
 			if err != nil {
 				t.Fatalf("the same OIDC token once Cloudflare is well: %v, want it accepted (jti given back)", err)
 			}
 			if kids := w.children(); len(kids) != 1 || kids[0].ID != g.TokenID {
-				t.Errorf("emulator holds %+v, want only %s", kids, g.TokenID)
+				t.Errorf("emulator holds %s, want only %s", shown(kids), g.TokenID)
 			}
 			// Once exchanged, it is used up.
 			if _, err := w.client.Exchange(t.Context(), subject, broker.ExchangeRequest{}); !errors.As(err, &be) || be.Status != 400 {
@@ -83,7 +86,7 @@ func TestLostCreateAdopted(t *testing.T) {
 	}
 	kids := w.children()
 	if len(kids) != 1 || kids[0].ID != g.TokenID {
-		t.Fatalf("emulator holds %+v, want the adopted token %s alone", kids, g.TokenID)
+		t.Fatalf("emulator holds %s, want the adopted token %s alone", shown(kids), g.TokenID)
 	}
 	assertAccess(t, w, g.Token, emulator.SeedAccount1, http.StatusOK)
 }
@@ -112,5 +115,81 @@ func TestIssuerKeysUnavailable(t *testing.T) {
 	w2.iss.Fail(oidcissuer.RouteDiscovery, http.StatusServiceUnavailable, 0)
 	if _, err := w2.client.Exchange(t.Context(), token.NewSecret(w2.jwt(t, nil)), broker.ExchangeRequest{}); err != nil {
 		t.Errorf("keys cached, issuer down: %v, want the cached keys used", err)
+	}
+}
+
+// TestCleanUpAfterFailedExchange: what a failed exchange leaves (the
+// lifecycle's own delete failed) is deleted in the background with as few
+// requests as the fault calls for — same-named twins are looked for only
+// after a lost create answer, and a token once deleted is not deleted again
+// when a later step fails — and each token gets one honest token.sweep line.
+func TestCleanUpAfterFailedExchange(t *testing.T) {
+	t.Parallel()
+	unavailable := fmt.Errorf("Cloudflare: %w", token.ErrUnavailable)
+	refused := fmt.Errorf("verify: %w", token.ErrUnauthorized)
+	lost := fmt.Errorf("DELETE: %w", token.ErrOutcomeUnknown)
+	// VerifyToken's first call is Start's, of the parent; its second the
+	// child's, refused: the lifecycle deletes the child, and that fails.
+	cases := []struct {
+		name    string
+		faults  map[string][]apiFault
+		cf      []emulator.Fault
+		deletes int // DELETE requests that reached Cloudflare
+		lists   int // token lists
+		outcome string
+	}{
+		{"no lost create", map[string][]apiFault{
+			"VerifyToken": {{call: 2, err: refused}},
+			"DeleteToken": {{call: 1, err: unavailable}},
+			"GetToken":    {{call: 1, err: unavailable}},
+		}, nil, 1, 0, "deleted"},
+		{"lost create, the first look-up for twins fails", map[string][]apiFault{
+			"VerifyToken": {{call: 2, err: refused}},
+			"DeleteToken": {{call: 1, err: unavailable}},
+			"GetToken":    {{call: 1, err: unavailable}},
+			"ListTokens":  {{call: 2, err: unavailable}}, // the first finds the token whose create answer was lost
+		}, []emulator.Fault{{Route: "POST /user/tokens", Kind: emulator.LostResponse, Times: 1}}, 1, 2, "deleted"},
+		{"the lifecycle's delete was done, its answer lost", map[string][]apiFault{
+			"VerifyToken": {{call: 2, err: refused}},
+			"DeleteToken": {{call: 1, err: lost, made: true}},
+			"GetToken":    {{call: 1, err: unavailable}},
+		}, nil, 2, 0, "not_found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := mustWorld(t, withFaults(tc.faults))
+			w.client.Retry.Attempts = 1
+			for _, f := range tc.cf {
+				w.e.AddFault(f)
+			}
+			if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{}); err == nil {
+				t.Fatal("the exchange succeeded")
+			}
+			if err := w.b.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if kids := w.children(); len(kids) != 0 {
+				t.Fatalf("after the clean-up the emulator holds %s", shown(kids))
+			}
+			if n := len(w.e.RequestsTo("DELETE /user/tokens/{token_id}")); n != tc.deletes {
+				t.Errorf("%d DELETE requests, want %d", n, tc.deletes)
+			}
+			if n := len(w.e.RequestsTo("GET /user/tokens")); n != tc.lists {
+				t.Errorf("%d token lists, want %d", n, tc.lists)
+			}
+			var sweeps []string
+			for _, e := range w.audit.Entries(t) {
+				if e.Event == broker.EventSweep {
+					sweeps = append(sweeps, e.Outcome+" "+e.Reason)
+					if e.TokenID == "" || e.Name == "" {
+						t.Errorf("sweep entry without token id or name: %+v", e)
+					}
+				}
+			}
+			if diff := cmp.Diff([]string{tc.outcome + " left by a failed exchange"}, sweeps); diff != "" {
+				t.Errorf("token.sweep entries (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

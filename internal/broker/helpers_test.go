@@ -81,6 +81,7 @@ type worldSetup struct {
 	parent     func(emulator.Seeded) string
 	clientEdit func(*cloudflare.Client)
 	wrapAPI    func(broker.API) broker.API
+	editServer func(*broker.Server) // before it starts and serves
 }
 
 func withPolicy(p string) worldOption {
@@ -89,6 +90,10 @@ func withPolicy(p string) worldOption {
 
 func withConfig(edit func(*broker.Config)) worldOption {
 	return func(c *broker.Config, _ *worldSetup) { edit(c) }
+}
+
+func withServer(edit func(*broker.Server)) worldOption {
+	return func(_ *broker.Config, s *worldSetup) { s.editServer = edit }
 }
 
 func notStarted() worldOption { return func(_ *broker.Config, s *worldSetup) { s.noStart = true } }
@@ -148,6 +153,9 @@ func (w *world) startBroker(tb testing.TB, opts ...worldOption) {
 	w.b, err = broker.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if setup.editServer != nil {
+		setup.editServer(w.b)
 	}
 	if !setup.noStart {
 		if err := w.b.Start(tb.Context()); err != nil {
@@ -232,3 +240,115 @@ func (w *world) children() []emulator.Token {
 
 // cfRequests is how many requests the emulator has received.
 func (w *world) cfRequests() int { return len(w.e.Requests()) }
+
+// apiFault is one failure of a faultyAPI: the call of its method it hits
+// (counted from 1) gets err; with made, the call reaches Cloudflare first
+// (its answer is lost).
+type apiFault struct {
+	call int
+	err  error
+	made bool
+}
+
+// faultyAPI is the broker's API with chosen calls failing, by method name,
+// where the emulator's faults cannot single one call out.
+type faultyAPI struct {
+	broker.API
+	faults map[string][]apiFault
+
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func withFaults(faults map[string][]apiFault) worldOption {
+	return func(_ *broker.Config, s *worldSetup) {
+		s.wrapAPI = func(api broker.API) broker.API { return &faultyAPI{API: api, faults: faults} }
+	}
+}
+
+// hit counts a call of method and returns its fault, if it has one.
+func (f *faultyAPI) hit(method string) (apiFault, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[method]++
+	for _, af := range f.faults[method] {
+		if af.call == f.calls[method] {
+			return af, true
+		}
+	}
+	return apiFault{}, false
+}
+
+func (f *faultyAPI) GetToken(ctx context.Context, ep token.Endpoint, id string) (token.Info, error) {
+	af, ok := f.hit("GetToken")
+	if !ok || af.made {
+		got, err := f.API.GetToken(ctx, ep, id)
+		if !ok {
+			return got, err
+		}
+	}
+	return token.Info{}, af.err
+}
+
+func (f *faultyAPI) ListTokens(ctx context.Context, ep token.Endpoint) ([]token.Info, error) {
+	af, ok := f.hit("ListTokens")
+	if !ok || af.made {
+		got, err := f.API.ListTokens(ctx, ep)
+		if !ok {
+			return got, err
+		}
+	}
+	return nil, af.err
+}
+
+func (f *faultyAPI) DeleteToken(ctx context.Context, ep token.Endpoint, id string) error {
+	af, ok := f.hit("DeleteToken")
+	if !ok || af.made {
+		err := f.API.DeleteToken(ctx, ep, id)
+		if !ok {
+			return err
+		}
+	}
+	return af.err
+}
+
+func (f *faultyAPI) VerifyToken(ctx context.Context, ep token.Endpoint, secret token.Secret) (token.Info, error) {
+	af, ok := f.hit("VerifyToken")
+	if !ok || af.made {
+		got, err := f.API.VerifyToken(ctx, ep, secret)
+		if !ok {
+			return got, err
+		}
+	}
+	return token.Info{}, af.err
+}
+
+// withoutToken is an answer's body for a failure message: a success
+// answer's access_token is withheld.
+func withoutToken(body []byte) string {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Sprintf("%q", body) // not a success answer: it holds no token
+	}
+	if _, ok := m["access_token"]; ok {
+		m["access_token"] = "[withheld]"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "(an answer that does not encode again)"
+	}
+	return string(b)
+}
+
+// shown lists emulator tokens for a failure message: id, name, owner and
+// expiry, never the value.
+func shown(ts []emulator.Token) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("{%s %q %s %s expires %s}", t.ID, t.Name, t.Owner, t.OwnerID, t.ExpiresOn.Format(time.RFC3339))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}

@@ -17,10 +17,9 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST "+RevokePath, s.serveRevoke)
 	mux.HandleFunc("GET "+MetadataPath, s.serveMetadata)
 	// RFC 8414 §3: for an issuer with a path, the well-known part goes
-	// between the host and that path.
-	if u, err := url.Parse(s.publicURL); err == nil && strings.Trim(u.EscapedPath(), "/") != "" {
-		mux.HandleFunc("GET "+MetadataPath+"/"+strings.Trim(u.EscapedPath(), "/"), s.serveMetadata)
-	}
+	// between the host and that path — the path of the public URL being
+	// served, which a reload may change: serveMetadata checks it.
+	mux.HandleFunc("GET "+MetadataPath+"/", s.serveMetadata)
 	mux.HandleFunc("GET "+HealthPath, s.serveHealth)
 	mux.HandleFunc("GET "+ReadyPath, s.serveReady)
 	for _, p := range []string{TokenPath, RevokePath} {
@@ -29,11 +28,12 @@ func (s *Server) routes() {
 			writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: InvalidRequest, desc: "use POST with a form body"})
 		})
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{status: http.StatusNotFound, code: InvalidRequest,
-			desc: "no such endpoint; see " + MetadataPath})
-	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { notFound(w) })
 	s.mux = mux
+}
+
+func notFound(w http.ResponseWriter) {
+	writeError(w, &apiError{status: http.StatusNotFound, code: InvalidRequest, desc: "no such endpoint; see " + MetadataPath})
 }
 
 // ServeHTTP serves the broker's endpoints. A panic is answered 500 and
@@ -44,7 +44,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v) // net/http's own signal to drop the connection
 			}
-			s.logf("internal error serving %s %s: a panic (%T)", r.Method, r.URL.Path, v)
+			// The method is a token net/http checked; the path is the
+			// caller's text, percent-decoded: quoted.
+			s.logf("internal error serving %s %q: a panic (%T)", r.Method, r.URL.Path, v)
 			writeError(w, &apiError{status: http.StatusInternalServerError, code: ServerError, desc: "internal error"})
 		}
 	}()
@@ -74,11 +76,11 @@ type Metadata struct {
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
 }
 
-func (s *Server) metadata() Metadata {
+func metadata(st *state) Metadata {
 	return Metadata{
-		Issuer:                                 s.publicURL,
-		TokenEndpoint:                          s.publicURL + TokenPath,
-		RevocationEndpoint:                     s.publicURL + RevokePath,
+		Issuer:                                 st.publicURL,
+		TokenEndpoint:                          st.publicURL + TokenPath,
+		RevocationEndpoint:                     st.publicURL + RevokePath,
 		GrantTypesSupported:                    []string{GrantTypeTokenExchange},
 		ResponseTypesSupported:                 []string{}, // no authorization endpoint (reference/oidc.md §5)
 		TokenEndpointAuthMethodsSupported:      []string{"none"},
@@ -86,8 +88,15 @@ func (s *Server) metadata() Metadata {
 	}
 }
 
-func (s *Server) serveMetadata(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.metadata())
+// serveMetadata answers at MetadataPath, and at MetadataPath followed by
+// the path of the public URL.
+func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	if p := r.URL.EscapedPath(); p != MetadataPath && (st.metadataPath == "" || p != MetadataPath+st.metadataPath) {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, metadata(st))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

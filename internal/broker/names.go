@@ -86,5 +86,7 @@ func isLowerHex(s string) bool {
 }
 
 // OwnsName reports whether a token name was made by a broker holding the
-// parent token parent: what revoke and sweep check before they delete.
+// parent token parent, by the check revoke and sweep make before they
+// delete (a Server uses its own namer, keyed once). It is for tests outside
+// this package that look at a broker's tokens.
 func OwnsName(parent token.Secret, name string) bool { return newNamer(parent).owns(name) }

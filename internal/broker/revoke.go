@@ -21,10 +21,11 @@ const maxChildSize = 512
 
 // serveRevoke is RFC 7009 revocation: the caller presents the child token
 // itself (form token=…), the broker finds its id by verifying it on the
-// endpoints its policy grants on, reads it with the parent, and deletes it
-// only if its name carries this broker's MAC. An unknown or foreign token
-// is answered 200 and left alone (RFC 7009 §2.2); when Cloudflare fails
-// the answer is 503 with Retry-After (§2.2.1).
+// endpoints the parent can read (revokeEndpoints), reads it with the
+// parent, and deletes it only if its name carries this broker's MAC. An
+// unknown or foreign token, or one the parent may not read, is answered 200
+// and left alone (RFC 7009 §2.2); when Cloudflare fails the answer is 503
+// with Retry-After (§2.2.1).
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), revokeDeadline)
 	defer cancel()
@@ -63,12 +64,7 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		e.Outcome, e.Reason = "unknown", "not a token Cloudflare could have made"
 		return nil // RFC 7009 §2.2: an invalid token is answered 200
 	}
-	st := s.state.Load()
-	eps := st.endpoints
-	if !slices.Contains(eps, token.Endpoint{}) {
-		eps = append([]token.Endpoint{{}}, eps...) // a user-owned child may outlive a policy change
-	}
-	for _, ep := range eps {
+	for _, ep := range s.revokeEndpoints() {
 		info, err := s.api.VerifyToken(ctx, ep, secret)
 		switch {
 		case errors.Is(err, token.ErrUnauthorized):
@@ -82,6 +78,13 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		switch {
 		case errors.Is(err, token.ErrNotFound):
 			e.Outcome = "not_found"
+			return nil
+		case errors.Is(err, token.ErrUnauthorized), errors.Is(err, token.ErrForbidden):
+			// The parent may not read it, so the broker cannot tell whether
+			// it made it: it is not deleted. A parent that lost a permission
+			// is the operator's to know.
+			s.logf("revoke from %s: the parent token may not read token %s on %s: %v", e.Caller, info.ID, endpointName(ep), err)
+			e.Outcome, e.Reason = "foreign", "the parent token may not read it, so it is not known to be this broker's; it is left alone"
 			return nil
 		case err != nil:
 			s.logf("revoke from %s: read token %s: %v", e.Caller, info.ID, err)
@@ -103,8 +106,28 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		return nil
 	}
-	e.Outcome, e.Reason = "unknown", "no endpoint of the policy's knows the token"
+	e.Outcome, e.Reason = "unknown", "no endpoint the parent token can read knows the token"
 	return nil
+}
+
+// revokeEndpoints are where revoke looks a token up: the endpoints the
+// policy grants on and the user's (a user-owned child may outlive a policy
+// change), of those the parent can read. An account-owned parent reads its
+// own account's tokens only (checkParentReach holds the policy to that
+// account): on the user endpoint a valid user-owned token would verify, and
+// reading it with the parent would be refused.
+func (s *Server) revokeEndpoints() []token.Endpoint {
+	s.readyMu.Lock()
+	pep := s.parentEP
+	s.readyMu.Unlock()
+	if pep != nil && pep.IsAccount() {
+		return []token.Endpoint{*pep}
+	}
+	eps := s.state.Load().endpoints
+	if !slices.Contains(eps, token.Endpoint{}) {
+		eps = append([]token.Endpoint{{}}, eps...)
+	}
+	return eps
 }
 
 func unavailable() *apiError {

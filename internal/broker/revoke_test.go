@@ -2,11 +2,15 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker/brokertest"
@@ -127,5 +131,72 @@ func TestRevokeCloudflareFails(t *testing.T) {
 	}
 	if w.alive(g.TokenID) {
 		t.Error("token still alive")
+	}
+}
+
+// TestRevokeAccountParent: a broker whose parent is account-owned deletes
+// its own account-owned tokens, and answers 200 for a valid user-owned
+// token, which it cannot read and did not make, leaving it alone.
+func TestRevokeAccountParent(t *testing.T) {
+	t.Parallel()
+	users := mustWorld(t) // a broker with the user parent, to make a user-owned token
+	userOwned, err := users.client.Exchange(t.Context(), token.NewSecret(users.jwt(t, nil)), broker.ExchangeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accountOnly := testPolicy[:strings.Index(testPolicy, "  - name: access-deploy")] + testPolicy[strings.Index(testPolicy, "  - name: account-owned"):]
+	w := mustWorldOn(t, users, users.seeded.AccountToken, withPolicy(accountOnly))
+	w.client.Retry.Attempts = 1
+	mine, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": "777"})), broker.ExchangeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.client.Revoke(t.Context(), userOwned.Token); err != nil {
+		t.Errorf("revoke a user-owned token at the account parent's broker: %v, want 200", err)
+	}
+	if !users.alive(userOwned.TokenID) {
+		t.Errorf("user-owned token %s was deleted", userOwned.TokenID)
+	}
+	if err := w.client.Revoke(t.Context(), mine.Token); err != nil {
+		t.Errorf("revoke its own token: %v", err)
+	}
+	if w.alive(mine.TokenID) {
+		t.Errorf("its own token %s is still alive", mine.TokenID)
+	}
+	var got []string
+	for _, e := range w.audit.Entries(t) {
+		if e.Event == broker.EventRevoke {
+			got = append(got, fmt.Sprintf("%d %s %s", e.Status, e.Outcome, e.TokenID))
+		}
+	}
+	want := []string{"200 unknown ", "200 deleted " + mine.TokenID}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("revoke entries (-want +got):\n%s", diff)
+	}
+}
+
+// TestRevokeUnreadable: a token the parent may not read (it lost a
+// permission) is answered 200 and left alone, with an honest audit line
+// and a log line for the operator.
+func TestRevokeUnreadable(t *testing.T) {
+	t.Parallel()
+	refused := fmt.Errorf("GET token: %w", token.ErrForbidden)
+	w := mustWorld(t, withFaults(map[string][]apiFault{"GetToken": {{call: 1, err: refused}}}))
+	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.client.Revoke(t.Context(), g.Token); err != nil {
+		t.Errorf("revoke a token the parent may not read: %v, want 200", err)
+	}
+	if !w.alive(g.TokenID) {
+		t.Errorf("token %s was deleted although the parent could not read its name", g.TokenID)
+	}
+	e := w.audit.Entries(t)
+	if last := e[len(e)-1]; last.Event != broker.EventRevoke || last.Status != 200 || last.Outcome != "foreign" || last.TokenID != g.TokenID || !strings.Contains(last.Reason, "may not read") {
+		t.Errorf("audit %+v", last)
+	}
+	if !strings.Contains(w.logs.String(), "may not read token "+g.TokenID) {
+		t.Errorf("log %q names no unreadable token", w.logs.String())
 	}
 }

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -183,7 +184,7 @@ func TestTrustedProxies(t *testing.T) {
 			t.Fatalf("%s: %d %s", tc.name, a.status, a.err.Description)
 		}
 		if !strings.Contains(string(a.body), `"allowed_ips":["`+tc.want+`"]`) {
-			t.Errorf("%s: answer %s, want allowed_ips [%s]", tc.name, a.body, tc.want)
+			t.Errorf("%s: answer %s, want allowed_ips [%s]", tc.name, withoutToken(a.body), tc.want)
 		}
 	}
 }
@@ -247,3 +248,95 @@ func TestNoSecretInLogs(t *testing.T) {
 
 // oidcConfig is the verifier configuration of the world's issuer.
 func (w *world) oidcConfig() oidcverify.Config { return oidcverify.Config{HTTP: w.issSrv.Client()} }
+
+// TestLogLinesQuoted: the operational log quotes what a job or a request
+// wrote — a claim, a path — so that a newline in it cannot forge a line.
+func TestLogLinesQuoted(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t, withServer(func(s *broker.Server) {
+		broker.HandleForTest(s, "GET /boom/", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	}))
+	w.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Status, Status: 403})
+	w.client.Retry.Attempts = 1
+	for _, claims := range []map[string]any{
+		{"repository": "acme/site-deploy\nforged: a repository"},
+		{"repository": nil, "sub": "repo:acme/site-deploy\nforged: a subject"}, // the name falls back to the subject
+	} {
+		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, claims)), broker.ExchangeRequest{}); err == nil {
+			t.Fatal("the exchange succeeded although Cloudflare refused the create")
+		}
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, w.srv.URL+"/boom/a%0Aforged:%20a%20path", nil)
+	if a := w.do(t, req); a.status != http.StatusInternalServerError {
+		t.Errorf("a panicking handler: %d, want 500", a.status)
+	}
+	logs := w.logs.String()
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.HasPrefix(line, "forged") {
+			t.Errorf("a forged log line: %q", line)
+		}
+	}
+	for _, want := range []string{`exchange for "acme/site-deploy\nforged: a repository" (rule "access-deploy")`,
+		`exchange for "repo:acme/site-deploy\nforged: a subject" (rule "access-deploy")`,
+		`internal error serving GET "/boom/a\nforged: a path": a panic (string)`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+}
+
+// TestReloadMovesPublicURL: without a public URL of its own the broker's is
+// the audience, so a reload that changes the policy's audience moves the
+// RFC 8414 metadata along — its issuer and endpoints, and the path it is
+// served at; a configured public URL stays.
+func TestReloadMovesPublicURL(t *testing.T) {
+	t.Parallel()
+	withAudience := func(aud string) string {
+		return strings.Replace(testPolicy, "audience: "+brokertest.Audience, "audience: "+aud, 1)
+	}
+	get := func(w *world, path string) answer {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, w.srv.URL+path, nil)
+		return w.do(t, req)
+	}
+	for _, tc := range []struct {
+		name, publicURL string
+		want            string // the public URL after the reload
+		gone            string // a metadata path served before the reload, not after
+	}{
+		{"the audience", "", "https://broker2.test/tenant2", "/tenant1"},
+		{"a public URL of its own", "https://cf-broker.example/tenant3", "https://cf-broker.example/tenant3", ""},
+	} {
+		w := mustWorld(t, withPolicy(withAudience("https://broker.test/tenant1")), withConfig(func(c *broker.Config) { c.PublicURL = tc.publicURL }))
+		before := w.b.PublicURL()
+		if tc.gone != "" {
+			if a := get(w, broker.MetadataPath+tc.gone); a.status != http.StatusOK {
+				t.Fatalf("%s: %s before the reload: %d %s", tc.name, tc.gone, a.status, a.body)
+			}
+		}
+		if err := w.b.Reload(t.Context(), mustPolicy(t, w, withAudience("https://broker2.test/tenant2"))); err != nil {
+			t.Fatalf("%s: Reload: %v", tc.name, err)
+		}
+		if got := w.b.PublicURL(); got != tc.want {
+			t.Errorf("%s: PublicURL() = %q after the reload (%q before), want %q", tc.name, got, before, tc.want)
+		}
+		for _, path := range []string{broker.MetadataPath, broker.MetadataPath + tc.want[strings.LastIndex(tc.want, "/"):]} {
+			a := get(w, path)
+			var md broker.Metadata
+			if err := json.Unmarshal(a.body, &md); a.status != http.StatusOK || err != nil {
+				t.Errorf("%s: %s: %d %s", tc.name, path, a.status, a.body)
+				continue
+			}
+			if md.Issuer != tc.want || md.TokenEndpoint != tc.want+broker.TokenPath || md.RevocationEndpoint != tc.want+broker.RevokePath {
+				t.Errorf("%s: %s: %+v, want issuer %s", tc.name, path, md, tc.want)
+			}
+		}
+		for _, path := range []string{tc.gone, tc.want[strings.LastIndex(tc.want, "/"):] + "/x"} {
+			if path == "" {
+				continue
+			}
+			if a := get(w, broker.MetadataPath+path); a.status != http.StatusNotFound {
+				t.Errorf("%s: %s after the reload: %d %s, want 404", tc.name, path, a.status, a.body)
+			}
+		}
+	}
+}

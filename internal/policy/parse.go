@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -482,7 +481,7 @@ func checkIssuerURL(k Kind, raw string) string {
 		return fmt.Sprintf("%s ends with /; go-oidc compares iss exactly, and issuers write it without one; %s", show(raw), accepted)
 	case !strings.HasPrefix(raw, u.Scheme+"://") || u.Host != strings.ToLower(u.Host):
 		return fmt.Sprintf("%s has upper-case letters in its scheme or host; iss is compared exactly; %s", show(raw), accepted)
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !token.IsLoopback(u.Hostname()):
 		return fmt.Sprintf("%s is http:// to a host that is not loopback; keys fetched in clear text could be swapped; %s", show(raw), accepted)
 	case u.Scheme != "https" && u.Scheme != "http":
 		return fmt.Sprintf("%s has the scheme %s; %s", show(raw), show(u.Scheme), accepted)
@@ -513,14 +512,6 @@ func knownKind(host string) Kind {
 		return CircleCI
 	}
 	return ""
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 func (l *loader) rules(n *yaml.Node, p *Policy) []Rule {

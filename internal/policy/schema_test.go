@@ -154,19 +154,7 @@ func TestDeployedPolicy(t *testing.T) {
 	if p.Audience == "" || len(p.Rules) == 0 {
 		t.Errorf("the deployed policy has no audience or no rules: %+v", p)
 	}
-	var doc any
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	j, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := compileSchema(t).Validate(inst); err != nil {
+	if err := validateYAML(t, compileSchema(t), src); err != nil {
 		t.Errorf("the deployed policy fails the schema: %v", err)
 	}
 }
