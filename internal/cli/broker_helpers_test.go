@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -203,6 +204,28 @@ type rawAnswer struct {
 	body   string
 	code   string
 	desc   string
+}
+
+// Token values a failure message must not show, even a test's.
+var (
+	accessTokenField = regexp.MustCompile(`"access_token"\s*:\s*"[^"]*"`)
+	jwtShaped        = regexp.MustCompile(`eyJ[\w-]*\.[\w-]*\.[\w-]*`)
+)
+
+// tokenIDs lists tokens by id, for a failure message: never their values.
+func tokenIDs(ts []emulator.Token) []string {
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	return ids
+}
+
+// String is the answer for a failure message: its status and body, with
+// the child token and anything shaped like a JWT withheld.
+func (a rawAnswer) String() string {
+	body := accessTokenField.ReplaceAllString(a.body, `"access_token":"[withheld]"`)
+	return fmt.Sprintf("%d %s", a.status, jwtShaped.ReplaceAllString(body, "[JWT withheld]"))
 }
 
 // post sends a form (or any body) to the broker.
