@@ -110,7 +110,9 @@ const maxAnswerSize = 64 << 10
 
 // Exchange trades the job's OIDC token (subjectToken) for a child token.
 // A refusal is a *Error whose Code says why (errors.As); a malformed
-// success answer is an error too.
+// success answer is an error too, and when it carried a token after all,
+// the Granted returned with the error holds that token (and nothing else),
+// so that the caller can revoke what the broker made.
 func (c *Client) Exchange(ctx context.Context, subjectToken token.Secret, req ExchangeRequest) (Granted, error) {
 	if subjectToken.IsZero() {
 		return Granted{}, errors.New("broker exchange: no OIDC token")
@@ -138,7 +140,7 @@ func (c *Client) Exchange(ctx context.Context, subjectToken token.Secret, req Ex
 	}
 	g, err := decodeGranted(body)
 	if err != nil {
-		return Granted{}, fmt.Errorf("broker exchange: %w", err)
+		return Granted{Token: g.Token}, fmt.Errorf("broker exchange: %w", err)
 	}
 	return g, nil
 }
@@ -284,19 +286,21 @@ func decodeGranted(body []byte) (Granted, error) {
 	if err != nil || len(tr.AccessToken) > maxChildSize {
 		return Granted{}, fmt.Errorf("%w: access_token is missing or not a token", errBadAnswer)
 	}
+	// From here on a fault still returns the token: the broker made it.
+	bad := Granted{Token: value}
 	if !isLowerHex(tr.TokenID) || len(tr.TokenID) != 32 {
-		return Granted{}, fmt.Errorf("%w: token_id is not 32 lowercase hex", errBadAnswer)
+		return bad, fmt.Errorf("%w: token_id is not 32 lowercase hex", errBadAnswer)
 	}
 	exp, err := time.Parse(time.RFC3339, tr.ExpiresAt)
 	if err != nil {
-		return Granted{}, fmt.Errorf("%w: expires_at is not an RFC 3339 time", errBadAnswer)
+		return bad, fmt.Errorf("%w: expires_at is not an RFC 3339 time", errBadAnswer)
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
-		return Granted{}, fmt.Errorf("%w: token_type is not Bearer", errBadAnswer)
+		return bad, fmt.Errorf("%w: token_type is not Bearer", errBadAnswer)
 	}
 	scopes, aerr := parseScopeParam(tr.Scope)
 	if aerr != nil {
-		return Granted{}, fmt.Errorf("%w: scope: %s", errBadAnswer, aerr.desc)
+		return bad, fmt.Errorf("%w: scope: %s", errBadAnswer, aerr.desc)
 	}
 	g := Granted{
 		Token: value, TokenID: tr.TokenID, Name: tr.Name, ExpiresAt: exp.UTC(),

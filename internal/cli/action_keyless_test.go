@@ -9,6 +9,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +32,8 @@ type recorder struct {
 	jwts  []string
 	// fault, if set, answers a request instead of the server (true).
 	fault atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+	// edit, if set, rewrites the server's answer to a request's path.
+	edit atomic.Pointer[func(path string, body []byte) []byte]
 }
 
 func newRecorder(t *testing.T, target string) *recorder {
@@ -46,6 +50,11 @@ func newRecorder(t *testing.T, target string) *recorder {
 			return err
 		}
 		res.Body.Close()
+		if e := r.edit.Load(); e != nil {
+			body = (*e)(res.Request.URL.Path, body)
+			res.ContentLength = int64(len(body))
+			res.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		}
 		var v struct {
 			Value string `json:"value"`
 		}
@@ -286,6 +295,25 @@ func TestKeyless_Refusals(t *testing.T) {
 		oneError(t, job, "scope DNS:write is not granted")
 		if got := j.front.requests(); len(got) != 1 {
 			t.Errorf("requests to the broker %v, want one", got)
+		}
+	})
+	t.Run("a token in a malformed answer: masked and revoked", func(t *testing.T) {
+		t.Parallel()
+		j := newKeylessJob(t, nil)
+		edit := func(path string, body []byte) []byte {
+			if path != "/v1/token" {
+				return body
+			}
+			return regexp.MustCompile(`"expires_at":"[^"]*"`).ReplaceAll(body, []byte(`"expires_at":"soon"`))
+		}
+		j.front.edit.Store(&edit)
+		job := j.run(t, j.with())
+		oneError(t, job, "expires_at is not an RFC 3339 time")
+		if got := j.front.requests(); len(got) != 2 || got[1] != "POST /v1/revoke" {
+			t.Errorf("requests to the broker %v, want the exchange, then a revoke of what it made", got)
+		}
+		if kids := j.children(); len(kids) != 0 {
+			t.Errorf("%d tokens outlive the malformed answer", len(kids))
 		}
 	})
 	t.Run("broker down: its URL and what was tried", func(t *testing.T) {

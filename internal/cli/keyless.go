@@ -39,6 +39,13 @@ func exchange(ctx context.Context, req token.Request, subject token.Secret, mask
 	g, err := newBrokerClient(req.BrokerURL.String(), logf).Exchange(ctx, subject, broker.ExchangeRequest{
 		Scopes: req.Scopes, AccountIDs: req.AccountIDs, TTL: req.TTL, AllowedIPs: allowed,
 	})
+	if err != nil && !g.Token.IsZero() {
+		// A success answer with a fault: there is a token, which nothing
+		// could hand over or revoke later. Masked, then revoked now.
+		merr := mask(g.Token)
+		g.TokenID = "in the broker's malformed answer"
+		return mint.Minted{}, broker.Granted{}, errors.Join(err, merr, revokeAtBroker(ctx, req.BrokerURL.String(), g, logf))
+	}
 	if err != nil {
 		return mint.Minted{}, broker.Granted{}, err
 	}
