@@ -365,12 +365,15 @@ func shortCause(err error) string {
 	return transportText(err)
 }
 
-// unknownOutcome marks the error of a create that may have made a token: no
-// answer came, a 5xx came, or a 2xx came that could not be read. A 4xx,
-// a redirect, or a request that was never sent made nothing.
-func unknownOutcome(err error) error {
+// unknownOutcome marks err, the error of a create, when it may have made a
+// token. That is decided by last, how the last attempt sent ended — not by
+// err, which also holds the answers before it: an attempt cut by the
+// context after a 429 may have committed all the same. No answer, a 5xx,
+// or a 2xx that could not be read may have made one; a 4xx, a redirect, or
+// a request that was never sent made nothing.
+func unknownOutcome(last, err error) error {
 	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.Status < 500 || errors.Is(err, errRedirect) || neverSent(err) {
+	if errors.As(last, &apiErr) && apiErr.Status < 500 || errors.Is(last, errRedirect) || neverSent(last) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", token.ErrOutcomeUnknown, err)

@@ -73,12 +73,14 @@ func (c *Client) CreateToken(ctx context.Context, ep token.Endpoint, spec token.
 	}
 	warmEncoders() // see sdkrace.go
 	var res created
+	var lastErr error // how the last attempt sent ended: only it can have made a token
 	err = c.do(ctx, create, func(ctx context.Context) error {
 		res, err = endpointFor(ep, opts).create(ctx, body)
+		lastErr = err
 		return err
 	})
 	if err != nil {
-		return token.Created{}, fmt.Errorf("create token %q: %w", spec.Name, unknownOutcome(err))
+		return token.Created{}, fmt.Errorf("create token %q: %w", spec.Name, unknownOutcome(lastErr, err))
 	}
 	t, err := info(res.token)
 	if err == nil && !validValue(res.value) {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,6 +219,47 @@ func TestHole2_CancelledDuringCreate(t *testing.T) {
 	_, err := w.m.Mint(ctx, w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
 	if err == nil {
 		t.Fatal("Mint succeeded")
+	}
+	w.mustNoOrphans(t)
+}
+
+// TestHole2_CancelledDuringCreateAfterRateLimit: a first create is refused
+// with a 429, the second is on the wire when the run is cancelled, and it
+// commits: that 429 says nothing of the second attempt, so the create's
+// outcome is unknown, the token is looked up by name and deleted.
+func TestHole2_CancelledDuringCreateAfterRateLimit(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	rec := &ledgerLog{}
+	w.m.Record = rec.Record
+	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.RateLimit, Times: 1})
+	ctx, cancel := context.WithCancel(t.Context())
+	var posts atomic.Int32
+	w.setHook(func(rw http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || posts.Add(1) == 1 {
+			return false // the first: the emulator's 429
+		}
+		cancel()                                                             // the job is cancelled mid-create…
+		w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // …which commits all the same
+		select {
+		case <-r.Context().Done(): // no answer: the client has gone
+		case <-time.After(10 * time.Second):
+		}
+		return true
+	})
+	_, err := w.m.Mint(ctx, w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
+	if !errors.Is(err, token.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "found by name and deleted") {
+		t.Errorf("Mint = %v, want an unknown outcome whose token was found by name and deleted", err)
+	}
+	if n := w.answered(routeCreate, http.StatusTooManyRequests); n != 1 || posts.Load() != 2 {
+		t.Errorf("%d creates answered 429 of %d, want 1 of 2", n, posts.Load())
+	}
+	all := rec.All()
+	if !slices.ContainsFunc(all, func(l mint.Ledger) bool { return l.Lost }) {
+		t.Errorf("ledgers %+v: the lost answer was never recorded", all)
+	}
+	if last := all[len(all)-1]; last.Pending || last.ID != "" {
+		t.Errorf("the last ledger says %+v, want nothing left", last)
 	}
 	w.mustNoOrphans(t)
 }

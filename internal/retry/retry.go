@@ -57,9 +57,10 @@ type Verdict struct {
 
 // Do runs call until it succeeds, judge says its error is not to be tried
 // again, the attempts run out, or ctx ends; it returns the last error. When
-// ctx ended, the error holds ctx's and the last answer seen, so that a
-// deadline that cut a wait for a rate limit still says it was one. Each
-// attempt runs under the policy's Timeout.
+// ctx ended, the error holds ctx's, the error of the attempt it cut (if it
+// cut one) and the answer before, so that a deadline that cut a wait for a
+// rate limit still says it was one. Each attempt runs under the policy's
+// Timeout.
 func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, judge func(error) Verdict) error {
 	attempts := max(p.Attempts, 1)
 	var last error // the last attempt's error from before ctx ended
@@ -74,13 +75,16 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 			return nil
 		}
 		if ctx.Err() != nil {
+			// ctx ended with attempt n in flight: how that attempt ended comes
+			// first — it alone says what became of the call — then the
+			// answer before it, which may say why the call took so long.
+			if !errors.Is(err, ctx.Err()) {
+				err = fmt.Errorf("%w: %w", ctx.Err(), err)
+			}
 			if last != nil {
-				return fmt.Errorf("%w after %d attempts; the last answer: %w", ctx.Err(), n-1, last)
+				return fmt.Errorf("%w after %d attempts; the answer before it: %w", err, n, last)
 			}
-			if errors.Is(err, ctx.Err()) {
-				return err
-			}
-			return fmt.Errorf("%w: %w", ctx.Err(), err)
+			return err
 		}
 		last = err
 		v := judge(err)

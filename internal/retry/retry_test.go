@@ -118,9 +118,10 @@ func TestDo(t *testing.T) {
 		calls := 0
 		ctx, cancel := context.WithCancel(t.Context())
 		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(ctx,
-			func(context.Context) error {
+			func(ctx context.Context) error {
 				if calls++; calls == 7 {
-					cancel() // the deadline, seven answers in
+					cancel() // the deadline, with the seventh attempt in flight
+					return fmt.Errorf("post: %w", ctx.Err())
 				}
 				return errFlaky
 			},
@@ -128,8 +129,9 @@ func TestDo(t *testing.T) {
 		if calls != 7 || !errors.Is(err, context.Canceled) || !errors.Is(err, errFlaky) {
 			t.Errorf("Do = %v after %d calls, want the deadline and the last answer after 7", err, calls)
 		}
-		// One line: it becomes one ::error::, whose text a runner shows as it is.
-		if want := "context canceled after 6 attempts; the last answer: flaky"; err == nil || err.Error() != want {
+		// One line: it becomes one ::error::, whose text a runner shows as it
+		// is. Seven attempts were sent; the seventh was cut.
+		if want := "post: context canceled after 7 attempts; the answer before it: flaky"; err == nil || err.Error() != want {
 			t.Errorf("Do = %q, want %q", err, want)
 		}
 		if len(w) != 6 || w[0] != 7*time.Second {
@@ -156,6 +158,24 @@ func TestDo(t *testing.T) {
 			t.Errorf("Do = %v after %d calls, want each attempt timed out, and tried again", err, calls)
 		}
 	})
+	t.Run("cancelled in flight, after an answer", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		err := Policy{Attempts: 5, Sleep: noWait}.Do(ctx, func(context.Context) error {
+			if calls++; calls == 1 {
+				return errFlaky
+			}
+			cancel()
+			return errFinal // what the cut attempt got: it is kept, not only the answer before
+		}, func(error) Verdict { return Verdict{Again: true} })
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, errFinal) || !errors.Is(err, errFlaky) || calls != 2 {
+			t.Errorf("Do = %v after %d calls, want the cancellation, the cut attempt and the answer before after 2", err, calls)
+		}
+		if want := "context canceled: final after 2 attempts; the answer before it: flaky"; err == nil || err.Error() != want {
+			t.Errorf("Do = %q, want %q", err, want)
+		}
+	})
 	t.Run("cancelled", func(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(t.Context())
@@ -167,6 +187,9 @@ func TestDo(t *testing.T) {
 		}
 	})
 }
+
+// noWait stands in for Sleep where the waits do not matter.
+func noWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
 // TestSleep: it waits, and ends early when its context does.
 func TestSleep(t *testing.T) {
