@@ -52,7 +52,9 @@ type Client struct {
 	// error, duration. Never headers or bodies.
 	Debugf func(format string, args ...any)
 	// Progressf, if set, gets one line for each failed attempt after the
-	// first that will be tried again, so a long wait is never silent.
+	// first that will be tried again, so a long wait is never silent: "attempt
+	// N of M failed: …; next in …", or for a 429, which uses up no attempt,
+	// "rate limited (attempt N); next in …".
 	Progressf func(format string, args ...any)
 	// Now is the clock for Retry-After dates; nil: time.Now.
 	Now func() time.Time
@@ -116,7 +118,14 @@ func (c *Client) retry(kind callKind) retry.Policy {
 	}
 	if c.Progressf != nil {
 		p.Progress = func(n, attempts int, err error, wait time.Duration) {
-			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait.Round(100*time.Millisecond))
+			wait = wait.Round(100 * time.Millisecond)
+			var rl *RateLimitError
+			if errors.As(err, &rl) {
+				// A 429 uses up no attempt: the same one goes again.
+				c.Progressf("rate limited (attempt %d); next in %s", n, wait)
+				return
+			}
+			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait)
 		}
 	}
 	return p

@@ -280,6 +280,37 @@ func TestClient_RetryAfter(t *testing.T) {
 	}
 }
 
+// TestClient_Progress: a line for each failed attempt after the first that
+// is tried again, which stays true under a rate limit: a throttled attempt
+// uses up none of the attempts, so it is sent again under its number and
+// said to be rate limited, and a later failure is numbered among the
+// attempts that count ("attempt 4 of 4 failed; next in …" would promise a
+// fifth).
+func TestClient_Progress(t *testing.T) {
+	t.Parallel()
+	f := mustFake(t)
+	var lines []string
+	f.client.Progressf = func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	f.handle("GET", "/user/tokens/"+tokenID, sequence(
+		reply(t, http.StatusServiceUnavailable, "internal_error.json"),
+		reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "7"),
+		reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "7"),
+		reply(t, http.StatusServiceUnavailable, "internal_error.json"),
+		reply(t, http.StatusOK, "token.json"),
+	))
+	if _, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"rate limited (attempt 2); next in 8.8s",
+		"rate limited (attempt 2); next in 8.8s",
+		"attempt 2 of 4 failed: 503 Service Unavailable; next in 400ms",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("progress lines (-want +got):\n%s", diff)
+	}
+}
+
 // TestRateLimitError: when the 429s outlast the phase, the error is a
 // *RateLimitError with the wait the API asked for, found by errors.As as
 // either type — and a wait the API asked for uses up no attempt: a rate

@@ -27,7 +27,9 @@ type Policy struct {
 	Jitter func() float64
 	// Progress, if set, hears of each failed attempt after the first that
 	// will be tried again, with the wait before the next: a long wait is
-	// never silent.
+	// never silent. attempt counts only the attempts that use one up (at
+	// most attempts): one the server throttled (Verdict.Throttled) is sent
+	// again under its number, and err says why.
 	Progress func(attempt, attempts int, err error, wait time.Duration)
 }
 
@@ -88,6 +90,7 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 		}
 		last = err
 		v := judge(err)
+		attempt := counted // this one's number; a throttled one is sent again under it
 		if !v.Throttled {
 			counted++
 		}
@@ -96,7 +99,7 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 		}
 		wait := p.Backoff(n, v.After)
 		if n >= 2 && p.Progress != nil {
-			p.Progress(n, attempts, err, wait)
+			p.Progress(attempt, attempts, err, wait)
 		}
 		if serr := p.Wait(ctx, wait); serr != nil {
 			return fmt.Errorf("%w after %d attempts; the last answer: %w", serr, n, err)

@@ -63,6 +63,7 @@ func TestDo(t *testing.T) {
 	t.Parallel()
 	errFlaky := errors.New("flaky")
 	errFinal := errors.New("final")
+	errThrottled := errors.New("throttled")
 	t.Run("until it succeeds", func(t *testing.T) {
 		t.Parallel()
 		var w waits
@@ -143,6 +144,31 @@ func TestDo(t *testing.T) {
 			func(error) Verdict { return Verdict{Again: true, After: time.Second, Throttled: true} })
 		if calls != 30 {
 			t.Errorf("%d calls without a deadline, want the bound of 10 × 3", calls)
+		}
+	})
+	t.Run("progress counts the attempts that count", func(t *testing.T) {
+		t.Parallel()
+		var progress []string
+		p := Policy{Attempts: 3, Sleep: noWait, Jitter: func() float64 { return 0 },
+			Progress: func(n, of int, err error, _ time.Duration) {
+				progress = append(progress, fmt.Sprintf("%d/%d %v", n, of, err))
+			}}
+		calls := 0
+		err := p.Do(t.Context(), func(context.Context) error {
+			if calls++; calls <= 3 {
+				return errThrottled
+			}
+			return errFlaky
+		}, func(err error) Verdict {
+			return Verdict{Again: true, After: time.Second, Throttled: errors.Is(err, errThrottled)}
+		})
+		if !errors.Is(err, errFlaky) || calls != 6 {
+			t.Errorf("Do = %v after %d calls, want errFlaky after 6 (3 throttled, 3 counted)", err, calls)
+		}
+		// A throttled attempt is sent again under its number; none is past 3.
+		want := []string{"1/3 throttled", "1/3 throttled", "1/3 flaky", "2/3 flaky"}
+		if diff := cmp.Diff(want, progress); diff != "" {
+			t.Errorf("progress (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("each attempt under its timeout", func(t *testing.T) {
