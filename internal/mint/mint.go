@@ -159,13 +159,19 @@ func (e *StepError) Unwrap() error { return e.Err }
 // VerifyError is a new token the API did not accept when it was checked.
 type VerifyError struct {
 	ID     string
-	Status string // the status the API reported, when it answered
-	Err    error  // the API's refusal, when it refused
+	Status string // the status the API reported, when it answered about ID
+	// OtherID is the token the API answered about when it was not ID: the
+	// answer says nothing of this one.
+	OtherID string
+	Err     error // the API's refusal, when it refused
 }
 
 func (e *VerifyError) Error() string {
-	if e.Err != nil {
+	switch {
+	case e.Err != nil:
 		return fmt.Sprintf("verify token %s: %v", e.ID, e.Err)
+	case e.OtherID != "":
+		return fmt.Sprintf("verify token %s: the API answered for another token, %s", e.ID, e.OtherID)
 	}
 	return fmt.Sprintf("verify token %s: status is %q, not active", e.ID, e.Status)
 }
@@ -241,7 +247,10 @@ func (m *Minter) finish(ctx context.Context, req token.Request, minted Minted, h
 		if err != nil {
 			return &VerifyError{ID: minted.ID, Err: err}
 		}
-		if got.Status != "active" || got.ID != minted.ID {
+		switch {
+		case got.ID != minted.ID:
+			return &VerifyError{ID: minted.ID, OtherID: got.ID}
+		case got.Status != "active":
 			return &VerifyError{ID: minted.ID, Status: got.Status}
 		}
 		m.logf("verified token %s: active", minted.ID)

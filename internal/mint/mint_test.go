@@ -2,8 +2,10 @@ package mint_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -271,6 +273,59 @@ func TestMint_FailureAfterCreateDeletesToken(t *testing.T) {
 				if errs := api.DeleteCtxErrs(); len(errs) != 1 || errs[0] != nil {
 					t.Errorf("delete contexts' errors = %v, want one live context", errs)
 				}
+			}
+			w.mustNoOrphans(t)
+		})
+	}
+}
+
+// TestMint_VerifyNotActiveDeletesToken: a verify that answers, but not
+// "this token is active", hands out nothing: the token is deleted and the
+// error says what the answer was — a status other than active, or an
+// answer about another token.
+func TestMint_VerifyNotActiveDeletesToken(t *testing.T) {
+	t.Parallel()
+	const otherID = "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name   string
+		edit   func(result map[string]any)
+		status string // want VerifyError.Status
+		other  string // want VerifyError.OtherID
+		says   string
+	}{
+		{"disabled", func(r map[string]any) { r["status"] = "disabled" }, "disabled", "", `status is "disabled", not active`},
+		{"another token", func(r map[string]any) { r["id"] = otherID }, "", otherID, "the API answered for another token, " + otherID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := mustWorld(t)
+			// The emulator's own answer, edited: verify's envelope as it is.
+			w.setHook(func(rw http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/user/tokens/verify") {
+					return false
+				}
+				rec := httptest.NewRecorder()
+				w.e.ServeHTTP(rec, r)
+				var env map[string]any
+				if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+					t.Errorf("verify answer: %v", err)
+					return false
+				}
+				tc.edit(env["result"].(map[string]any))
+				rw.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(rw).Encode(env)
+				return true
+			})
+			_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
+			var verr *mint.VerifyError
+			if !errors.As(err, &verr) || verr.Status != tc.status || verr.OtherID != tc.other || verr.Err != nil {
+				t.Fatalf("Mint = %v, want a *mint.VerifyError with status %q, other id %q", err, tc.status, tc.other)
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("Mint = %q, want it to say %q", err, tc.says)
+			}
+			if n := w.answered(routeDelete, http.StatusOK); n != 1 {
+				t.Errorf("%d deletes, want 1", n)
 			}
 			w.mustNoOrphans(t)
 		})
