@@ -318,7 +318,11 @@ func (m *Minter) create(ctx, cctx context.Context, l *Ledger, spec token.Spec) (
 		case len(found) == 1:
 			value, rerr := m.API.RollToken(ctx, l.Endpoint, found[0].ID)
 			if rerr != nil {
-				rerr = &StepError{Step: StepRoll, Err: rerr}
+				// It was found, so the create's outcome is known: what is
+				// left is to delete it, by id if not now then in the clean-up
+				// step — not to look for it again, patiently.
+				l.ID, l.Pending = found[0].ID, false
+				rerr = errors.Join(&StepError{Step: StepRoll, Err: rerr}, m.record(*l))
 			} else {
 				rerr = m.exists(l, token.Created{Info: found[0], Value: value})
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -617,4 +618,44 @@ func ids(ts []token.Info) []string {
 		out = append(out, t.ID)
 	}
 	return out
+}
+
+// TestMint_LostCreateRollRefused: a lost create is found by name, but the
+// roll that would adopt it is refused (a 4xx, not retried): nothing is
+// handed over, the token is deleted — no orphan — the error says the
+// adoption failed and why, and the ledger is left with nothing for the
+// clean-up step to do.
+func TestMint_LostCreateRollRefused(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	rec := &ledgerLog{}
+	w.m.Record = rec.Record
+	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.LostResponse, Times: 1})
+	w.e.AddFault(emulator.Fault{Route: routeRoll, Kind: emulator.Status, Status: http.StatusForbidden, Times: 1})
+	_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
+	var serr *mint.StepError
+	if !errors.As(err, &serr) || serr.Step != mint.StepRoll || !errors.Is(err, token.ErrForbidden) || !errors.Is(err, token.ErrOutcomeUnknown) {
+		t.Fatalf("Mint = %v, want the lost create and the refused roll", err)
+	}
+	if !strings.Contains(err.Error(), "roll token") || !strings.Contains(err.Error(), "403") {
+		t.Errorf("Mint = %q, want it to name the roll and its 403", err)
+	}
+	var rerr *mint.RevokeError
+	if errors.As(err, &rerr) {
+		t.Errorf("the token could not be deleted: %v", err)
+	}
+	if n := len(w.requests(routeRoll)); n != 1 {
+		t.Errorf("%d rolls, want 1: a 403 is not retried", n)
+	}
+	if n := w.answered(routeDelete, http.StatusOK); n != 1 {
+		t.Errorf("%d deletes, want 1", n)
+	}
+	all := rec.All()
+	if !slices.ContainsFunc(all, func(l mint.Ledger) bool { return l.ID != "" && !l.Pending }) {
+		t.Errorf("ledgers %+v: the found token's id was never recorded before its delete", all)
+	}
+	if last := all[len(all)-1]; last.ID != "" || last.Pending {
+		t.Errorf("the last ledger says %+v, want no token and no create pending (it was found, and deleted)", last)
+	}
+	w.mustNoOrphans(t)
 }
