@@ -612,6 +612,47 @@ func TestMint_SweepTouchesOnlyOwnExpired(t *testing.T) {
 	w.mustNoOrphans(t, keep...)
 }
 
+// TestMint_SweepAlreadyGone: an expired token that is gone by the time its
+// delete arrives (another sweep got there first: 404) is not reported
+// deleted, neither in the log nor in what Sweep returns — its callers print
+// and audit that as "deleted".
+func TestMint_SweepAlreadyGone(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	past := t0.Add(-time.Hour)
+	w.e.SetNow(func() time.Time { return past.Add(-time.Hour) })
+	gone, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: token.NamePrefix + "gone 000000000001", ExpiresOn: past})
+	own, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: token.NamePrefix + "own 000000000002", ExpiresOn: past})
+	w.e.SetNow(func() time.Time { return t0 })
+	w.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/"+gone) {
+			w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // the other sweep's delete
+		}
+		return false
+	})
+	swept, err := w.m.Sweep(t.Context(), token.Endpoint{}, false)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if diff := cmp.Diff([]string{own}, ids(swept)); diff != "" {
+		t.Errorf("swept (-want +got):\n%s", diff)
+	}
+	if n := w.answered(routeDelete, http.StatusNotFound); n != 1 {
+		t.Errorf("%d deletes answered 404, want 1", n)
+	}
+	var saidGone bool
+	for _, l := range w.logs.All() {
+		if strings.Contains(l, "deleted") && strings.Contains(l, gone) {
+			t.Errorf("logged %q for a token that was already gone", l)
+		}
+		saidGone = saidGone || strings.Contains(l, gone) && strings.Contains(l, "already gone")
+	}
+	if !saidGone {
+		t.Errorf("no log line says token %s was already gone: %q", gone, w.logs.All())
+	}
+	w.mustNoOrphans(t)
+}
+
 func ids(ts []token.Info) []string {
 	var out []string
 	for _, t := range ts {
