@@ -247,21 +247,23 @@ func TestClient_RetryThenSucceed(t *testing.T) {
 // Max, for idempotent calls and for create alike.
 func TestClient_RetryAfter(t *testing.T) {
 	t.Parallel()
-	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	// An HTTP date is read against the client's clock, not the machine's.
+	future := t0.Add(30 * time.Minute).Format(http.TimeFormat)
 	for _, tc := range []struct {
 		name, retryAfter string
-		max, min, most   time.Duration
+		max, want        time.Duration
 	}{
-		{"seconds", "7", 10 * time.Second, 8750 * time.Millisecond, 8750 * time.Millisecond},
-		{"seconds over Max", "7", 3 * time.Second, 8750 * time.Millisecond, 8750 * time.Millisecond},
-		{"HTTP date", future, 10 * time.Second, 74 * time.Minute, 75 * time.Minute},
-		{"absent", "", 10 * time.Second, 50 * time.Millisecond, 50 * time.Millisecond},
+		{"seconds", "7", 10 * time.Second, 8750 * time.Millisecond},
+		{"seconds over Max", "7", 3 * time.Second, 8750 * time.Millisecond},
+		{"HTTP date", future, 10 * time.Second, 37*time.Minute + 30*time.Second},
+		{"absent", "", 10 * time.Second, 50 * time.Millisecond},
 	} {
 		for _, call := range calls {
 			t.Run(tc.name+"/"+call.name, func(t *testing.T) {
 				t.Parallel()
 				f := mustFake(t)
 				f.client.Retry.Max = tc.max
+				f.client.Now = func() time.Time { return t0 }
 				f.handle(call.method, call.path, sequence(
 					reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", tc.retryAfter),
 					okReply(t, call.name),
@@ -269,8 +271,8 @@ func TestClient_RetryAfter(t *testing.T) {
 				if err := call.call(t.Context(), f.client); err != nil {
 					t.Fatal(err)
 				}
-				if got := f.waits.All(); len(got) != 1 || got[0] < tc.min || got[0] > tc.most {
-					t.Errorf("backoffs %v, want one in [%s, %s]", got, tc.min, tc.most)
+				if diff := cmp.Diff([]time.Duration{tc.want}, f.waits.All()); diff != "" {
+					t.Errorf("backoffs (-want +got):\n%s", diff)
 				}
 				if n := f.hits.Load(); n != 2 {
 					t.Errorf("%d requests, want 2", n)
