@@ -8,15 +8,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 )
-
-// waits records the waits asked for and returns at once.
-type waits []time.Duration
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	*w = append(*w, d)
-	return ctx.Err()
-}
 
 // TestBackoff: capped exponential backoff with full jitter; a server's wait
 // honoured, spread by up to half of itself, and capped.
@@ -66,9 +60,9 @@ func TestDo(t *testing.T) {
 	errThrottled := errors.New("throttled")
 	t.Run("until it succeeds", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		var progress []string
-		p := Policy{Attempts: 5, Base: 100 * time.Millisecond, Max: time.Second, Sleep: w.sleep,
+		p := Policy{Attempts: 5, Base: 100 * time.Millisecond, Max: time.Second, Sleep: w.Sleep,
 			Jitter: func() float64 { return 0.5 },
 			Progress: func(n, of int, err error, d time.Duration) {
 				progress = append(progress, fmt.Sprintf("%d/%d %v %s", n, of, err, d))
@@ -83,7 +77,7 @@ func TestDo(t *testing.T) {
 		if err != nil || calls != 4 {
 			t.Fatalf("Do = %v after %d calls, want nil after 4", err, calls)
 		}
-		if diff := cmp.Diff(waits{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, w); diff != "" {
+		if diff := cmp.Diff([]time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, w.All()); diff != "" {
 			t.Errorf("waits (-want +got):\n%s", diff)
 		}
 		if diff := cmp.Diff([]string{"2/5 flaky 100ms", "3/5 flaky 200ms"}, progress); diff != "" {
@@ -92,33 +86,33 @@ func TestDo(t *testing.T) {
 	})
 	t.Run("not again", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
-		err := Policy{Attempts: 5, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFinal },
+		err := Policy{Attempts: 5, Sleep: w.Sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFinal },
 			func(error) Verdict { return Verdict{} })
-		if !errors.Is(err, errFinal) || calls != 1 || len(w) != 0 {
-			t.Errorf("Do = %v after %d calls and %d waits, want errFinal after 1 and none", err, calls, len(w))
+		if !errors.Is(err, errFinal) || calls != 1 || len(w.All()) != 0 {
+			t.Errorf("Do = %v after %d calls and %d waits, want errFinal after 1 and none", err, calls, len(w.All()))
 		}
 	})
 	t.Run("out of attempts, a server's wait honoured", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
-		err := Policy{Attempts: 3, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
+		err := Policy{Attempts: 3, Sleep: w.Sleep, Jitter: func() float64 { return 0 }}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
 			func(error) Verdict { return Verdict{Again: true, After: 2 * time.Second} })
 		if !errors.Is(err, errFlaky) || calls != 3 {
 			t.Errorf("Do = %v after %d calls, want errFlaky after 3", err, calls)
 		}
-		if diff := cmp.Diff(waits{2 * time.Second, 2 * time.Second}, w); diff != "" {
+		if diff := cmp.Diff([]time.Duration{2 * time.Second, 2 * time.Second}, w.All()); diff != "" {
 			t.Errorf("waits (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("a throttled attempt uses up none, until the deadline", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
 		ctx, cancel := context.WithCancel(t.Context())
-		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(ctx,
+		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.Sleep, Jitter: func() float64 { return 0 }}.Do(ctx,
 			func(ctx context.Context) error {
 				if calls++; calls == 7 {
 					cancel() // the deadline, with the seventh attempt in flight
@@ -135,12 +129,12 @@ func TestDo(t *testing.T) {
 		if want := "post: context canceled after 7 attempts; the answer before it: flaky"; err == nil || err.Error() != want {
 			t.Errorf("Do = %q, want %q", err, want)
 		}
-		if len(w) != 6 || w[0] != 7*time.Second {
-			t.Errorf("waits %v, want six of the 7s the server asked for", w)
+		if got := w.All(); len(got) != 6 || got[0] != 7*time.Second {
+			t.Errorf("waits %v, want six of the 7s the server asked for", got)
 		}
 		// Without a deadline a bound still holds.
 		calls = 0
-		_ = Policy{Attempts: 3, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
+		_ = Policy{Attempts: 3, Sleep: w.Sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
 			func(error) Verdict { return Verdict{Again: true, After: time.Second, Throttled: true} })
 		if calls != 30 {
 			t.Errorf("%d calls without a deadline, want the bound of 10 × 3", calls)
@@ -173,9 +167,9 @@ func TestDo(t *testing.T) {
 	})
 	t.Run("each attempt under its timeout", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
-		err := Policy{Attempts: 2, Timeout: 20 * time.Millisecond, Sleep: w.sleep}.Do(t.Context(), func(ctx context.Context) error {
+		err := Policy{Attempts: 2, Timeout: 20 * time.Millisecond, Sleep: w.Sleep}.Do(t.Context(), func(ctx context.Context) error {
 			calls++
 			<-ctx.Done()
 			return ctx.Err()
