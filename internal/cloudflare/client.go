@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -243,22 +242,13 @@ func (c *Client) classify(req *http.Request, next option.MiddlewareNext) (*http.
 	return nil, &apiErr
 }
 
-// retryAfter reads Retry-After in seconds or as an HTTP date.
+// retryAfter reads Retry-After (retry.After) against the client's clock.
 func (c *Client) retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
 	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		now := time.Now
-		if c.Now != nil {
-			now = c.Now
-		}
-		return max(0, t.Sub(now()))
-	}
-	return 0
+	return retry.After(v, now())
 }
 
 // basePath is the path of the base URL with a trailing slash, which the

@@ -244,7 +244,8 @@ func TestClient_RetryThenSucceed(t *testing.T) {
 
 // TestClient_RetryAfter: a 429's Retry-After is honoured in full and spread
 // by up to half of itself (here the jitter is 0.5: a quarter), never cut by
-// Max, for idempotent calls and for create alike.
+// Max, for idempotent calls and for create alike; only retry.MaxAfter bounds
+// it.
 func TestClient_RetryAfter(t *testing.T) {
 	t.Parallel()
 	// An HTTP date is read against the client's clock, not the machine's.
@@ -257,6 +258,10 @@ func TestClient_RetryAfter(t *testing.T) {
 		{"seconds over Max", "7", 3 * time.Second, 8750 * time.Millisecond},
 		{"HTTP date", future, 10 * time.Second, 37*time.Minute + 30*time.Second},
 		{"absent", "", 10 * time.Second, 50 * time.Millisecond},
+		// Huge waits are bounded, never wrapped around to a negative one
+		// (which sent the next request at once).
+		{"seconds past the bound", "9223372036", 10 * time.Second, retry.MaxAfter * 5 / 4},
+		{"HTTP date past the bound", "Fri, 31 Dec 9999 23:59:59 GMT", 10 * time.Second, retry.MaxAfter * 5 / 4},
 	} {
 		for _, call := range calls {
 			t.Run(tc.name+"/"+call.name, func(t *testing.T) {
@@ -598,12 +603,12 @@ func TestClient_CancelStopsBackoff(t *testing.T) {
 				}}
 			ctx, cancel := context.WithCancel(t.Context())
 			go func() {
-				if d := <-entered; d != 3*time.Hour {
-					t.Errorf("backoff %s, want the Retry-After of 2h spread by half of itself", d)
+				if d := <-entered; d != 45*time.Minute {
+					t.Errorf("backoff %s, want the Retry-After of 30m spread by half of itself", d)
 				}
 				cancel()
 			}()
-			f.handle(call.method, call.path, reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "7200"))
+			f.handle(call.method, call.path, reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "1800"))
 			start := time.Now()
 			err := call.call(ctx, f.client)
 			if d := time.Since(start); d > 10*time.Second {

@@ -95,7 +95,7 @@ func (e *APIError) Temporary() bool {
 }
 
 // RateLimitError is a 429 answer; RetryAfter is the wait the API asked for
-// (zero when it named none).
+// (zero when it named none), at most retry.MaxAfter.
 type RateLimitError struct {
 	APIError
 	RetryAfter time.Duration

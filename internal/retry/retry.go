@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,6 +42,36 @@ const (
 	DefaultBase = 500 * time.Millisecond
 	DefaultMax  = 30 * time.Second
 )
+
+// MaxAfter bounds a wait a server asks for (After, Backoff). Cloudflare's
+// rate limit counts over 5 minutes and the broker's over at most an hour,
+// and every phase of the tool has a deadline of minutes that ends a longer
+// wait anyway; so an hour cuts no honest Retry-After, while a huge one — a
+// number of seconds that overflows a time.Duration, a date in the year
+// 9999 — can no longer wrap around to a negative wait, which would send
+// requests back to back.
+const MaxAfter = time.Hour
+
+// After reads a Retry-After header (RFC 9110 §10.2.3): whole seconds, or an
+// HTTP date read against now. Absent, malformed or past: 0. At most
+// MaxAfter.
+func After(header string, now time.Time) time.Duration {
+	v := strings.TrimSpace(header)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Digits only; too many for a uint64 is a very long wait too.
+		if err != nil || s > uint64(MaxAfter/time.Second) {
+			return MaxAfter
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(0, t.Sub(now)), MaxAfter)
+	}
+	return 0
+}
 
 // uncountedFactor bounds the attempts that waits the server asked for do not
 // count, as a multiple of Attempts.
@@ -113,7 +146,8 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 // then spread by up to half of itself: every client that shares a limit
 // hears the same Retry-After, and all coming back at once would meet it
 // too. Max does not cut it (a cap there brought 300 jobs back in the same
-// second); the context's deadline bounds it.
+// second); the context's deadline bounds it, and MaxAfter keeps the sum
+// from overflowing.
 func (p Policy) Backoff(n int, after time.Duration) time.Duration {
 	base, ceil := p.Base, p.Max
 	if base == 0 {
@@ -127,6 +161,7 @@ func (p Policy) Backoff(n int, after time.Duration) time.Duration {
 		jitter = p.Jitter
 	}
 	if after > 0 {
+		after = min(after, MaxAfter)
 		return after + time.Duration(jitter()*float64(after)/2)
 	}
 	return time.Duration(jitter() * float64(min(ceil, base<<min(n-1, 16))))

@@ -51,6 +51,48 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestAfter: Retry-After as whole seconds or an HTTP date (any of the three
+// forms RFC 9110 §5.6.7 allows), against the given clock; absent, malformed
+// or past is no wait; a huge one is MaxAfter, never a duration that wraps
+// around to a negative or a small wait.
+func TestAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"7", 7 * time.Second},
+		{" 7 ", 7 * time.Second},
+		{"0", 0},
+		{"-1", 0},
+		{"1.5", 0},
+		{"soon", 0},
+		{"3600", time.Hour},
+		{"3601", MaxAfter},
+		{"9223372036", MaxAfter},              // × 1s is just below the int64 limit: Backoff's spread wrapped
+		{"9223372036854775807", MaxAfter},     // × 1s wraps to -1s
+		{"99999999999999999999999", MaxAfter}, // past uint64: still "a very long time"
+		{"Fri, 27 Nov 2026 20:30:00 GMT", 30 * time.Minute},
+		{"Friday, 27-Nov-26 20:30:00 GMT", 30 * time.Minute}, // RFC 850
+		{"Fri Nov 27 20:30:00 2026", 30 * time.Minute},       // ANSI C asctime
+		{"Fri, 27 Nov 2026 19:00:00 GMT", 0},                 // past
+		{"Fri, 31 Dec 9999 23:59:59 GMT", MaxAfter},          // far future
+	} {
+		if got := After(tc.header, now); got != tc.want {
+			t.Errorf("After(%q) = %s, want %s", tc.header, got, tc.want)
+		}
+	}
+	// Whatever a caller hands Backoff, the wait is positive and bounded.
+	p := Policy{Jitter: func() float64 { return 0.999 }}
+	for _, after := range []time.Duration{MaxAfter, MaxAfter + 1, time.Duration(1<<63 - 1)} {
+		if got := p.Backoff(1, after); got < MaxAfter || got > MaxAfter*3/2 {
+			t.Errorf("Backoff(1, %d) = %s, want between %s and half again", after, got, MaxAfter)
+		}
+	}
+}
+
 // TestDo: attempts, verdicts, the wait a server asks for, progress from the
 // second failure on, each attempt's timeout, and cancellation.
 func TestDo(t *testing.T) {
