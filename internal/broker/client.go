@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -239,27 +238,12 @@ func (c *Client) once(ctx context.Context, hc *http.Client, endpoint, form strin
 	case res.StatusCode >= 300 && res.StatusCode < 400:
 		return nil, fmt.Errorf("POST %s: %d: %w", endpoint, res.StatusCode, errRedirect)
 	}
-	be := &Error{Status: res.StatusCode, RetryAfter: retryAfter(res.Header.Get("Retry-After"))}
+	be := &Error{Status: res.StatusCode, RetryAfter: retry.After(res.Header.Get("Retry-After"), time.Now())}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
 		be.Code, be.Description = eb.Error, eb.Description
 	}
 	return nil, be
-}
-
-// retryAfter reads Retry-After in seconds or as an HTTP date.
-func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, time.Until(t))
-	}
-	return 0
 }
 
 // shortCause is what a progress line says of a failed attempt.

@@ -81,7 +81,8 @@ func revokeAtBroker(ctx context.Context, brokerURL string, g broker.Granted, log
 
 // requestIDToken asks the runner for the job's OIDC token for audience,
 // trying again on 502, 503 and 504 and on a dropped connection, as the
-// Actions toolkit does (reference/oidc.md §1).
+// Actions toolkit does (reference/oidc.md §1) — never after a malformed
+// request URL, which cannot heal.
 func requestIDToken(ctx context.Context, requestURL, bearer, audience string, logf func(string, ...any)) (token.Secret, error) {
 	p := retry.Policy{Attempts: 6, Base: 200 * time.Millisecond, Max: 5 * time.Second, Timeout: 30 * time.Second,
 		Progress: func(n, of int, err error, wait time.Duration) {
@@ -94,8 +95,7 @@ func requestIDToken(ctx context.Context, requestURL, bearer, audience string, lo
 		jwt, err = ghaction.RequestIDToken(ctx, hc, requestURL, bearer, audience)
 		return err
 	}, func(err error) retry.Verdict {
-		var ie *ghaction.IDTokenError
-		return retry.Verdict{Again: !errors.As(err, &ie) || ie.Temporary()}
+		return retry.Verdict{Again: ghaction.IDTokenTemporary(err)}
 	})
 	if err != nil {
 		return token.Secret{}, fmt.Errorf("get the job's OIDC token: %w", err)

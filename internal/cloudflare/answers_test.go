@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
@@ -98,6 +100,85 @@ func TestHole5_AnswerIDsAndValuesAreData(t *testing.T) {
 	f.handle("GET", "/user/tokens/"+tokenID, answer(tokenObject("00000000000000000000000000000001", "x")))
 	if _, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID); !errors.Is(err, token.ErrBadAnswer) {
 		t.Fatalf("GetToken of another token = %v, want token.ErrBadAnswer", err)
+	}
+}
+
+// TestHole5_AnswerAccountAndGroupIDsAreData: the account ids a token's
+// resources name and the permission-group ids of its policies and of the
+// group list are printed (list) and sent back (create): one that is not 32
+// lowercase hex is a malformed answer, as a token id is. The forms the API
+// really gives are read as they are meant: an account wildcard, and a zone's
+// key, which names no account.
+func TestHole5_AnswerAccountAndGroupIDsAreData(t *testing.T) {
+	t.Parallel()
+	const account = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+	withPolicy := func(resources map[string]string, group string) map[string]any {
+		obj := tokenObject(tokenID, "cf-scoped-token fake")
+		obj["policies"] = []any{map[string]any{"id": "f267e341f3dd4697bd3b9f71dd96247f", "effect": "allow",
+			"resources": resources, "permission_groups": []any{map[string]any{"id": group, "name": "Access: Apps and Policies Read"}}}}
+		return obj
+	}
+	bad := []string{account + "\n::stop-commands::pwned", strings.ToUpper(account), "../../x", ""}
+	for _, id := range bad {
+		for _, tc := range []struct {
+			what string
+			obj  map[string]any
+		}{
+			{"account", withPolicy(map[string]string{token.AccountScope + "." + id: "*"}, gAppsRead)},
+			{"group", withPolicy(map[string]string{token.AccountScope + "." + account: "*"}, id)},
+		} {
+			t.Run("get/"+tc.what+"/"+id, func(t *testing.T) {
+				t.Parallel()
+				f := mustFake(t)
+				f.handle("GET", "/user/tokens/"+tokenID, answer(tc.obj))
+				_, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID)
+				if !errors.Is(err, token.ErrBadAnswer) {
+					t.Fatalf("GetToken = %v, want token.ErrBadAnswer", err)
+				}
+				if id != "" && strings.Contains(err.Error(), id) {
+					t.Errorf("the error quotes the id: %q", err)
+				}
+			})
+			t.Run("list/"+tc.what+"/"+id, func(t *testing.T) {
+				t.Parallel()
+				f := mustFake(t)
+				f.handle("GET", "/user/tokens", answer([]any{tokenObject(tokenID, "ok"), tc.obj}))
+				if _, err := f.client.ListTokens(t.Context(), token.Endpoint{}); !errors.Is(err, token.ErrBadAnswer) {
+					t.Fatalf("ListTokens = %v, want token.ErrBadAnswer", err)
+				}
+			})
+		}
+		t.Run("permission groups/"+id, func(t *testing.T) {
+			t.Parallel()
+			f := mustFake(t)
+			f.handle("GET", "/user/tokens/permission_groups", answer([]any{
+				map[string]any{"id": gAppsRead, "name": "Access: Apps and Policies Read", "scopes": []string{token.AccountScope}},
+				map[string]any{"id": id, "name": "Access: Apps and Policies Write", "scopes": []string{token.AccountScope}},
+			}))
+			_, err := f.client.PermissionGroups(t.Context(), token.Endpoint{})
+			if !errors.Is(err, token.ErrBadAnswer) {
+				t.Fatalf("PermissionGroups = %v, want token.ErrBadAnswer", err)
+			}
+			if id != "" && strings.Contains(err.Error(), id) {
+				t.Errorf("the error quotes the id: %q", err)
+			}
+		})
+	}
+	// What real answers hold (reference/cloudflare-api.md, Tokens): every
+	// account, or a zone of an account — no account id.
+	f := mustFake(t)
+	f.handle("GET", "/user/tokens/"+tokenID, answer(withPolicy(map[string]string{
+		token.AccountScope + ".*":                                     "*",
+		token.AccountScope + "." + account:                            "*",
+		token.AccountScope + ".zone.eb258a38ea634c86a0c89da6b27cb6b6": "*",
+		"com.cloudflare.api.user.1b2c3d4e5f60718293a4b5c6d7e8f90a":    "*",
+	}, gAppsRead)))
+	got, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"*", account}, got.AccountIDs); diff != "" {
+		t.Errorf("account ids (-want +got):\n%s", diff)
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,7 +51,9 @@ type Client struct {
 	// error, duration. Never headers or bodies.
 	Debugf func(format string, args ...any)
 	// Progressf, if set, gets one line for each failed attempt after the
-	// first that will be tried again, so a long wait is never silent.
+	// first that will be tried again, so a long wait is never silent: "attempt
+	// N of M failed: …; next in …", or for a 429, which uses up no attempt,
+	// "rate limited (attempt N); next in …".
 	Progressf func(format string, args ...any)
 	// Now is the clock for Retry-After dates; nil: time.Now.
 	Now func() time.Time
@@ -116,7 +117,14 @@ func (c *Client) retry(kind callKind) retry.Policy {
 	}
 	if c.Progressf != nil {
 		p.Progress = func(n, attempts int, err error, wait time.Duration) {
-			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait.Round(100*time.Millisecond))
+			wait = wait.Round(100 * time.Millisecond)
+			var rl *RateLimitError
+			if errors.As(err, &rl) {
+				// A 429 uses up no attempt: the same one goes again.
+				c.Progressf("rate limited (attempt %d); next in %s", n, wait)
+				return
+			}
+			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait)
 		}
 	}
 	return p
@@ -234,22 +242,13 @@ func (c *Client) classify(req *http.Request, next option.MiddlewareNext) (*http.
 	return nil, &apiErr
 }
 
-// retryAfter reads Retry-After in seconds or as an HTTP date.
+// retryAfter reads Retry-After (retry.After) against the client's clock.
 func (c *Client) retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
 	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		now := time.Now
-		if c.Now != nil {
-			now = c.Now
-		}
-		return max(0, t.Sub(now()))
-	}
-	return 0
+	return retry.After(v, now())
 }
 
 // basePath is the path of the base URL with a trailing slash, which the
@@ -365,12 +364,15 @@ func shortCause(err error) string {
 	return transportText(err)
 }
 
-// unknownOutcome marks the error of a create that may have made a token: no
-// answer came, a 5xx came, or a 2xx came that could not be read. A 4xx,
-// a redirect, or a request that was never sent made nothing.
-func unknownOutcome(err error) error {
+// unknownOutcome marks err, the error of a create, when it may have made a
+// token. That is decided by last, how the last attempt sent ended — not by
+// err, which also holds the answers before it: an attempt cut by the
+// context after a 429 may have committed all the same. No answer, a 5xx,
+// or a 2xx that could not be read may have made one; a 4xx, a redirect, or
+// a request that was never sent made nothing.
+func unknownOutcome(last, err error) error {
 	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.Status < 500 || errors.Is(err, errRedirect) || neverSent(err) {
+	if errors.As(last, &apiErr) && apiErr.Status < 500 || errors.Is(last, errRedirect) || neverSent(last) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", token.ErrOutcomeUnknown, err)

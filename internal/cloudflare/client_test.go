@@ -244,24 +244,31 @@ func TestClient_RetryThenSucceed(t *testing.T) {
 
 // TestClient_RetryAfter: a 429's Retry-After is honoured in full and spread
 // by up to half of itself (here the jitter is 0.5: a quarter), never cut by
-// Max, for idempotent calls and for create alike.
+// Max, for idempotent calls and for create alike; only retry.MaxAfter bounds
+// it.
 func TestClient_RetryAfter(t *testing.T) {
 	t.Parallel()
-	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	// An HTTP date is read against the client's clock, not the machine's.
+	future := t0.Add(30 * time.Minute).Format(http.TimeFormat)
 	for _, tc := range []struct {
 		name, retryAfter string
-		max, min, most   time.Duration
+		max, want        time.Duration
 	}{
-		{"seconds", "7", 10 * time.Second, 8750 * time.Millisecond, 8750 * time.Millisecond},
-		{"seconds over Max", "7", 3 * time.Second, 8750 * time.Millisecond, 8750 * time.Millisecond},
-		{"HTTP date", future, 10 * time.Second, 74 * time.Minute, 75 * time.Minute},
-		{"absent", "", 10 * time.Second, 50 * time.Millisecond, 50 * time.Millisecond},
+		{"seconds", "7", 10 * time.Second, 8750 * time.Millisecond},
+		{"seconds over Max", "7", 3 * time.Second, 8750 * time.Millisecond},
+		{"HTTP date", future, 10 * time.Second, 37*time.Minute + 30*time.Second},
+		{"absent", "", 10 * time.Second, 50 * time.Millisecond},
+		// Huge waits are bounded, never wrapped around to a negative one
+		// (which sent the next request at once).
+		{"seconds past the bound", "9223372036", 10 * time.Second, retry.MaxAfter * 5 / 4},
+		{"HTTP date past the bound", "Fri, 31 Dec 9999 23:59:59 GMT", 10 * time.Second, retry.MaxAfter * 5 / 4},
 	} {
 		for _, call := range calls {
 			t.Run(tc.name+"/"+call.name, func(t *testing.T) {
 				t.Parallel()
 				f := mustFake(t)
 				f.client.Retry.Max = tc.max
+				f.client.Now = func() time.Time { return t0 }
 				f.handle(call.method, call.path, sequence(
 					reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", tc.retryAfter),
 					okReply(t, call.name),
@@ -269,14 +276,45 @@ func TestClient_RetryAfter(t *testing.T) {
 				if err := call.call(t.Context(), f.client); err != nil {
 					t.Fatal(err)
 				}
-				if got := f.waits.All(); len(got) != 1 || got[0] < tc.min || got[0] > tc.most {
-					t.Errorf("backoffs %v, want one in [%s, %s]", got, tc.min, tc.most)
+				if diff := cmp.Diff([]time.Duration{tc.want}, f.waits.All()); diff != "" {
+					t.Errorf("backoffs (-want +got):\n%s", diff)
 				}
 				if n := f.hits.Load(); n != 2 {
 					t.Errorf("%d requests, want 2", n)
 				}
 			})
 		}
+	}
+}
+
+// TestClient_Progress: a line for each failed attempt after the first that
+// is tried again, which stays true under a rate limit: a throttled attempt
+// uses up none of the attempts, so it is sent again under its number and
+// said to be rate limited, and a later failure is numbered among the
+// attempts that count ("attempt 4 of 4 failed; next in …" would promise a
+// fifth).
+func TestClient_Progress(t *testing.T) {
+	t.Parallel()
+	f := mustFake(t)
+	var lines []string
+	f.client.Progressf = func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	f.handle("GET", "/user/tokens/"+tokenID, sequence(
+		reply(t, http.StatusServiceUnavailable, "internal_error.json"),
+		reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "7"),
+		reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "7"),
+		reply(t, http.StatusServiceUnavailable, "internal_error.json"),
+		reply(t, http.StatusOK, "token.json"),
+	))
+	if _, err := f.client.GetToken(t.Context(), token.Endpoint{}, tokenID); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"rate limited (attempt 2); next in 8.8s",
+		"rate limited (attempt 2); next in 8.8s",
+		"attempt 2 of 4 failed: 503 Service Unavailable; next in 400ms",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("progress lines (-want +got):\n%s", diff)
 	}
 }
 
@@ -565,12 +603,12 @@ func TestClient_CancelStopsBackoff(t *testing.T) {
 				}}
 			ctx, cancel := context.WithCancel(t.Context())
 			go func() {
-				if d := <-entered; d != 3*time.Hour {
-					t.Errorf("backoff %s, want the Retry-After of 2h spread by half of itself", d)
+				if d := <-entered; d != 45*time.Minute {
+					t.Errorf("backoff %s, want the Retry-After of 30m spread by half of itself", d)
 				}
 				cancel()
 			}()
-			f.handle(call.method, call.path, reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "7200"))
+			f.handle(call.method, call.path, reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "1800"))
 			start := time.Now()
 			err := call.call(ctx, f.client)
 			if d := time.Since(start); d > 10*time.Second {

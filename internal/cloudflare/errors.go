@@ -14,9 +14,6 @@ import (
 // Cloudflare's error codes that the tool reacts to (reference/cloudflare-api.md,
 // Errors and limits). Every other code is shown, never acted on.
 const (
-	// CodeInvalidAPIToken: verify of an unknown, invalid or account-owned
-	// token on /user/tokens/verify (401).
-	CodeInvalidAPIToken = 1000
 	// CodePermissionCeiling: the child would hold more than the parent
 	// ("Failed common permission check against resources", 400).
 	CodePermissionCeiling = 1001
@@ -31,12 +28,6 @@ const (
 	// CodeInvalidAccessToken: the calling token is invalid (403), or, seen
 	// too, may not touch the resource.
 	CodeInvalidAccessToken = 9109
-	// CodeRateLimited: "Please wait and consider throttling your request
-	// speed" (429).
-	CodeRateLimited = 971
-	// CodeAuthentication: the calling token lacks the permission (403), or
-	// on account endpoints is not accepted at all (401).
-	CodeAuthentication = 10000
 )
 
 // Message is one entry of an envelope's errors or messages.
@@ -104,7 +95,7 @@ func (e *APIError) Temporary() bool {
 }
 
 // RateLimitError is a 429 answer; RetryAfter is the wait the API asked for
-// (zero when it named none).
+// (zero when it named none), at most retry.MaxAfter.
 type RateLimitError struct {
 	APIError
 	RetryAfter time.Duration

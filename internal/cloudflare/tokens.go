@@ -42,6 +42,13 @@ func (c *Client) PermissionGroups(ctx context.Context, ep token.Endpoint) ([]tok
 	if err != nil {
 		return nil, fmt.Errorf("list permission groups: %w", err)
 	}
+	for _, g := range groups {
+		// An id is sent back in a create and printed: one no real API gives
+		// (a newline, a path) is no group to act on.
+		if !token.IsHexID(g.ID) {
+			return nil, fmt.Errorf("list permission groups: %w", badAnswer("a group id is missing or not 32 lowercase hex characters"))
+		}
+	}
 	return groups, nil
 }
 
@@ -73,12 +80,14 @@ func (c *Client) CreateToken(ctx context.Context, ep token.Endpoint, spec token.
 	}
 	warmEncoders() // see sdkrace.go
 	var res created
+	var lastErr error // how the last attempt sent ended: only it can have made a token
 	err = c.do(ctx, create, func(ctx context.Context) error {
 		res, err = endpointFor(ep, opts).create(ctx, body)
+		lastErr = err
 		return err
 	})
 	if err != nil {
-		return token.Created{}, fmt.Errorf("create token %q: %w", spec.Name, unknownOutcome(err))
+		return token.Created{}, fmt.Errorf("create token %q: %w", spec.Name, unknownOutcome(lastErr, err))
 	}
 	t, err := info(res.token)
 	if err == nil && !validValue(res.value) {
@@ -166,8 +175,12 @@ func (c *Client) GetToken(ctx context.Context, ep token.Endpoint, id string) (to
 	return got, nil
 }
 
-// info reads a token of an answer, refusing one whose id no real API gives
-// (a 2xx with result null decodes to a zero token without error).
+// info reads a token of an answer, refusing one whose id, account ids or
+// permission-group ids no real API gives (a 2xx with result null decodes
+// to a zero token without error): they are printed and sent back. A
+// resource key names an account, every account ("*"), a zone of an account
+// or a user (reference/cloudflare-api.md, Tokens); only the first two are
+// accounts.
 func info(t shared.Token) (token.Info, error) {
 	if !token.IsHexID(t.ID) {
 		return token.Info{}, badAnswer("the token id is missing or not 32 lowercase hex characters")
@@ -178,13 +191,21 @@ func info(t shared.Token) (token.Info, error) {
 			continue
 		}
 		for _, g := range p.PermissionGroups {
+			if !token.IsHexID(g.ID) {
+				return token.Info{}, badAnswer("a permission group id is missing or not 32 lowercase hex characters")
+			}
 			out.Groups = append(out.Groups, token.PermissionGroup{ID: g.ID, Name: g.Name})
 		}
 		if res, ok := p.Resources.(shared.TokenPolicyResourcesIAMResourcesTypeObjectString); ok {
 			for key := range res {
-				if id, ok := strings.CutPrefix(key, token.AccountScope+"."); ok {
-					out.AccountIDs = append(out.AccountIDs, id)
+				id, ok := strings.CutPrefix(key, token.AccountScope+".")
+				if !ok || strings.HasPrefix(id, "zone.") {
+					continue // a user's or a zone's resource: no account
 				}
+				if id != "*" && !token.IsHexID(id) {
+					return token.Info{}, badAnswer("an account id is not 32 lowercase hex characters")
+				}
+				out.AccountIDs = append(out.AccountIDs, id)
 			}
 		}
 	}

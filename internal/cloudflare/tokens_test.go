@@ -662,3 +662,38 @@ func TestClient_CreateTokenCancelled(t *testing.T) {
 		t.Errorf("%d POSTs, want 1", n)
 	}
 }
+
+// TestClient_CreateTokenCancelledAfterRateLimit: a create refused with a
+// 429 and sent again, whose context ends while the second attempt is on the
+// wire, has an unknown outcome: the second attempt may commit, whatever the
+// first answer said.
+func TestClient_CreateTokenCancelledAfterRateLimit(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	const route = "POST /user/tokens"
+	w.e.AddFault(emulator.Fault{Route: route, Kind: emulator.RateLimit, Times: 1})
+	c := w.client(w.seed.UserToken)
+	c.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
+		// Between the 429 and the second attempt: that one is held.
+		w.e.AddFault(emulator.Fault{Route: route, Kind: emulator.Latency, Delay: time.Hour})
+		return w.waits.Sleep(ctx, d)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for len(w.requests(route)) < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err := c.CreateToken(ctx, token.Endpoint{}, childSpec("cancelled after 429"))
+	if !errors.Is(err, token.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateToken = %v, want token.ErrOutcomeUnknown and context.Canceled", err)
+	}
+	if n := len(w.requests(route)); n != 2 {
+		t.Errorf("%d POSTs, want 2", n)
+	}
+	// The text counts both attempts sent and keeps the earlier answer.
+	if err == nil || !strings.Contains(err.Error(), "after 2 attempts") || !strings.Contains(err.Error(), "429") {
+		t.Errorf("CreateToken = %q, want it to count 2 attempts and name the 429 before the cut one", err)
+	}
+}

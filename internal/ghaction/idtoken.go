@@ -25,6 +25,10 @@ const (
 // Dependabot started).
 var ErrNoIDToken = errors.New(IDTokenURLVar + " and " + IDTokenTokenVar + " are not set")
 
+// ErrIDTokenURL means the request URL the runner set is not an http(s)
+// URL: no request can be made, and asking again cannot change that.
+var ErrIDTokenURL = errors.New(IDTokenURLVar + " is not an http(s) URL")
+
 // IDTokenRequest returns where and with what bearer the step asks for its
 // job's OIDC token, or ErrNoIDToken. The bearer is the job's access token:
 // mask it before anything could print it.
@@ -61,6 +65,22 @@ func (e *IDTokenError) Temporary() bool {
 	return e.Status == http.StatusBadGateway || e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout
 }
 
+// IDTokenTemporary reports whether RequestIDToken's error may heal when the
+// request is sent again: a 502, 503 or 504 (IDTokenError.Temporary), or no
+// answer at all (a dropped connection, a timeout). A malformed request URL
+// (ErrIDTokenURL), any other answer, or one without a token fails the same
+// way every time.
+func IDTokenTemporary(err error) bool {
+	var ie *IDTokenError
+	switch {
+	case errors.Is(err, ErrIDTokenURL):
+		return false
+	case errors.As(err, &ie):
+		return ie.Temporary()
+	}
+	return true
+}
+
 // maxIDTokenAnswer bounds what is read of the endpoint's answer: a JWT of
 // GitHub's is about 1 KiB.
 const maxIDTokenAnswer = 64 << 10
@@ -70,11 +90,11 @@ const maxIDTokenAnswer = 64 << 10
 // the request URL — which already has a query; audience is added to it, not
 // appended as text — with the bearer, reading the answer's "value". It
 // follows no redirect (the bearer would go along). hc's transport and
-// timeouts apply; the caller retries what IDTokenError.Temporary allows.
+// timeouts apply; the caller retries what IDTokenTemporary allows.
 func RequestIDToken(ctx context.Context, hc *http.Client, requestURL, bearer, audience string) (string, error) {
 	u, err := url.Parse(requestURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%s is not an http(s) URL", IDTokenURLVar)
+		return "", ErrIDTokenURL
 	}
 	q := u.Query()
 	q.Set("audience", audience)

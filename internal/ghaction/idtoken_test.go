@@ -63,6 +63,41 @@ func TestRequestIDToken(t *testing.T) {
 	}
 }
 
+// TestIDTokenTemporary: which of RequestIDToken's errors may heal when it
+// is asked again. A request URL that is not an http(s) URL never does: it
+// is refused before anything is sent, every time.
+func TestIDTokenTemporary(t *testing.T) {
+	t.Parallel()
+	iss, job := issuer(t)
+	const aud = "https://cf-broker.example.com"
+	for _, u := range []string{"", "localhost:8080/idtoken", "ftp://example.com/idtoken", "https:///idtoken", "::", "file:///etc/passwd"} {
+		_, err := ghaction.RequestIDToken(t.Context(), http.DefaultClient, u, job.RequestToken, aud)
+		if !errors.Is(err, ghaction.ErrIDTokenURL) || ghaction.IDTokenTemporary(err) {
+			t.Errorf("request URL %q: %v, want ErrIDTokenURL, which does not heal", u, err)
+		}
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tc := range []struct {
+		name        string
+		fail        int // the issuer's answer (0: none injected)
+		url, bearer string
+		temporary   bool
+	}{
+		{"401", 0, job.RequestURL, "not-the-bearer", false},
+		{"503", http.StatusServiceUnavailable, job.RequestURL, job.RequestToken, true},
+		{"no answer", 0, closed.URL + "/idtoken?api-version=2.0", job.RequestToken, true},
+	} {
+		if tc.fail != 0 {
+			iss.Fail(oidcissuer.RouteToken, tc.fail, 1)
+		}
+		_, err := ghaction.RequestIDToken(t.Context(), http.DefaultClient, tc.url, tc.bearer, aud)
+		if err == nil || ghaction.IDTokenTemporary(err) != tc.temporary {
+			t.Errorf("%s: %v, want temporary=%v", tc.name, err, tc.temporary)
+		}
+	}
+}
+
 // TestIDTokenRequest: without both variables (no id-token: write, a fork's
 // pull request) there is nothing to ask.
 func TestIDTokenRequest(t *testing.T) {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,6 +223,47 @@ func TestHole2_CancelledDuringCreate(t *testing.T) {
 	w.mustNoOrphans(t)
 }
 
+// TestHole2_CancelledDuringCreateAfterRateLimit: a first create is refused
+// with a 429, the second is on the wire when the run is cancelled, and it
+// commits: that 429 says nothing of the second attempt, so the create's
+// outcome is unknown, the token is looked up by name and deleted.
+func TestHole2_CancelledDuringCreateAfterRateLimit(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	rec := &ledgerLog{}
+	w.m.Record = rec.Record
+	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.RateLimit, Times: 1})
+	ctx, cancel := context.WithCancel(t.Context())
+	var posts atomic.Int32
+	w.setHook(func(rw http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || posts.Add(1) == 1 {
+			return false // the first: the emulator's 429
+		}
+		cancel()                                                             // the job is cancelled mid-create…
+		w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // …which commits all the same
+		select {
+		case <-r.Context().Done(): // no answer: the client has gone
+		case <-time.After(10 * time.Second):
+		}
+		return true
+	})
+	_, err := w.m.Mint(ctx, w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
+	if !errors.Is(err, token.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "found by name and deleted") {
+		t.Errorf("Mint = %v, want an unknown outcome whose token was found by name and deleted", err)
+	}
+	if n := w.answered(routeCreate, http.StatusTooManyRequests); n != 1 || posts.Load() != 2 {
+		t.Errorf("%d creates answered 429 of %d, want 1 of 2", n, posts.Load())
+	}
+	all := rec.All()
+	if !slices.ContainsFunc(all, func(l mint.Ledger) bool { return l.Lost }) {
+		t.Errorf("ledgers %+v: the lost answer was never recorded", all)
+	}
+	if last := all[len(all)-1]; last.Pending || last.ID != "" {
+		t.Errorf("the last ledger says %+v, want nothing left", last)
+	}
+	w.mustNoOrphans(t)
+}
+
 // TestHole5_MalformedCreateAnswer: an answer with an id that no real API
 // gives (it would be a workflow command once printed) is not acted on: the
 // token the create made is found by name and deleted.
@@ -320,5 +363,69 @@ func TestHole10_SlowCreateMakesNoTwin(t *testing.T) {
 			t.Fatalf("%d creates, want 2", n)
 		}
 		w.mustNoOrphans(t, got.ID)
+	})
+}
+
+// TestMint_OneGracePerCall: once the run's context has ended, a call's
+// whole clean-up — the look-ups, the waits between them, the deletes — gets
+// one grace, not one per step: graces that add up would run past the
+// runner's kill. Each case would take two graces if they did; the bound
+// allows half a grace of slack for a slow machine. A look-up cut short by
+// the grace is an error, never "none found".
+func TestMint_OneGracePerCall(t *testing.T) {
+	t.Parallel()
+	const grace = time.Second
+	const bound = grace + grace/2
+	// waitOut is a Minter.Sleep that waits until its context ends, as a
+	// look-up's wait does when the grace is shorter.
+	waitOut := func(ctx context.Context, _ time.Duration) error { <-ctx.Done(); return ctx.Err() }
+	t.Run("patient DeleteNamed", func(t *testing.T) {
+		t.Parallel()
+		w := mustWorld(t)
+		w.m.Grace, w.m.Sleep = grace, waitOut
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		start := time.Now()
+		deleted, err := w.m.DeleteNamed(ctx, token.Endpoint{}, token.NamePrefix+"never made", "", true)
+		if d := time.Since(start); d > bound {
+			t.Errorf("DeleteNamed took %s, want about one grace (%s)", d, grace)
+		}
+		// The create may still commit: "deleted 0" would say it was ruled out.
+		if err == nil || !errors.Is(err, context.Canceled) || len(deleted) != 0 {
+			t.Errorf("DeleteNamed with its look-ups cut = %v, %v; want an error", deleted, err)
+		}
+		if n := len(w.requests(routeList)); n != 1 {
+			t.Errorf("%d look-ups, want 1 before the wait the grace cut", n)
+		}
+	})
+	t.Run("lost create under cancellation", func(t *testing.T) {
+		t.Parallel()
+		w := mustWorld(t)
+		w.m.Grace = grace
+		// The look-up takes most of the grace; the delete of what it found
+		// gets only the rest.
+		w.e.AddFault(emulator.Fault{Route: routeList, Kind: emulator.Latency, Delay: grace * 8 / 10})
+		w.e.AddFault(emulator.Fault{Route: routeDelete, Kind: emulator.Latency, Delay: time.Hour})
+		ctx, cancel := context.WithCancel(t.Context())
+		var start time.Time
+		w.setHook(func(rw http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPost {
+				return false
+			}
+			start = time.Now()
+			cancel()                                                             // the job is cancelled mid-create…
+			w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // …which commits all the same
+			<-r.Context().Done()
+			return true
+		})
+		_, err := w.m.Mint(ctx, w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
+		if d := time.Since(start); d > bound {
+			t.Errorf("Mint took %s after the cancellation, want about one grace (%s)", d, grace)
+		}
+		var rerr *mint.RevokeError
+		if !errors.As(err, &rerr) {
+			t.Fatalf("Mint = %v, want the delete the grace cut to name its token", err)
+		}
+		w.mustNoOrphans(t, rerr.ID)
 	})
 }

@@ -36,10 +36,11 @@ type Minter struct {
 	API API
 	// Now is the clock for the expiry and for deciding a token has expired.
 	Now func() time.Time
-	// Grace is how long a clean-up (a delete after a failure, a revoke, the
-	// look-up of a token whose create answer was lost) may go on once the
-	// run's context is cancelled — a cancelled job must still delete its
-	// token — or past its deadline. Zero: DefaultGrace.
+	// Grace is how long the clean-up of one call (Mint, Revoke,
+	// DeleteNamed) — deletes after a failure, the look-ups of a token whose
+	// create answer was lost — may go on once the call's context is
+	// cancelled — a cancelled job must still delete its token — or past its
+	// deadline: one grace for all of it. Zero: DefaultGrace.
 	Grace time.Duration
 	// Logf, if set, gets progress lines. They never hold a secret; names
 	// from the API are quoted.
@@ -158,13 +159,19 @@ func (e *StepError) Unwrap() error { return e.Err }
 // VerifyError is a new token the API did not accept when it was checked.
 type VerifyError struct {
 	ID     string
-	Status string // the status the API reported, when it answered
-	Err    error  // the API's refusal, when it refused
+	Status string // the status the API reported, when it answered about ID
+	// OtherID is the token the API answered about when it was not ID: the
+	// answer says nothing of this one.
+	OtherID string
+	Err     error // the API's refusal, when it refused
 }
 
 func (e *VerifyError) Error() string {
-	if e.Err != nil {
+	switch {
+	case e.Err != nil:
 		return fmt.Sprintf("verify token %s: %v", e.ID, e.Err)
+	case e.OtherID != "":
+		return fmt.Sprintf("verify token %s: the API answered for another token, %s", e.ID, e.OtherID)
 	}
 	return fmt.Sprintf("verify token %s: status is %q, not active", e.ID, e.Status)
 }
@@ -177,6 +184,11 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 // exists — verification, handover, cancellation — the token is deleted
 // before Mint returns the error.
 func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Minted) error) (Minted, error) {
+	// One clean-up context for the whole run: every look-up and delete
+	// below gets what is left of one grace once ctx ends, never a grace of
+	// its own — those would add up past the runner's kill.
+	cctx, cancel := m.cleanupContext(ctx)
+	defer cancel()
 	ep := req.Endpoint()
 	// One look-up even when every scope is an id: only the list names an
 	// id's group, and a group that manages tokens must be refused before
@@ -212,7 +224,7 @@ func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Mint
 		AllowedIPs: allowed,
 	}
 	l := Ledger{Name: spec.Name, Endpoint: ep, ExpiresOn: spec.ExpiresOn}
-	created, adopted, err := m.create(ctx, &l, spec)
+	created, adopted, err := m.create(ctx, cctx, &l, spec)
 	if err != nil {
 		return Minted{}, err
 	}
@@ -223,7 +235,7 @@ func (m *Minter) Mint(ctx context.Context, req token.Request, handover func(Mint
 	m.logf("created token %s (%q), expires %s", created.ID, created.Name, minted.ExpiresOn.UTC().Format(time.RFC3339))
 
 	if err := m.finish(ctx, req, minted, handover); err != nil {
-		return Minted{}, errors.Join(err, m.rollback(ctx, &l, minted.Info))
+		return Minted{}, errors.Join(err, m.rollback(cctx, &l, minted.Info))
 	}
 	return minted, nil
 }
@@ -235,7 +247,10 @@ func (m *Minter) finish(ctx context.Context, req token.Request, minted Minted, h
 		if err != nil {
 			return &VerifyError{ID: minted.ID, Err: err}
 		}
-		if got.Status != "active" || got.ID != minted.ID {
+		switch {
+		case got.ID != minted.ID:
+			return &VerifyError{ID: minted.ID, OtherID: got.ID}
+		case got.Status != "active":
 			return &VerifyError{ID: minted.ID, Status: got.Status}
 		}
 		m.logf("verified token %s: active", minted.ID)
@@ -255,8 +270,9 @@ func (m *Minter) finish(ctx context.Context, req token.Request, minted Minted, h
 // creates it once more (at most maxCreates in all). A create is never
 // repeated blindly. When an answer is malformed, whatever the create made
 // is found by name and deleted. At the quota it removes this tool's own
-// expired tokens and tries once more.
-func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.Created, bool, error) {
+// expired tokens and tries once more. Look-ups and deletes run on cctx, the
+// run's clean-up context.
+func (m *Minter) create(ctx, cctx context.Context, l *Ledger, spec token.Spec) (token.Created, bool, error) {
 	l.Pending = true
 	if err := m.record(*l); err != nil {
 		return token.Created{}, false, err // nothing was sent
@@ -281,17 +297,15 @@ func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.
 		}
 		if malformed {
 			// The API answered, so whatever it made exists now: one look-up.
-			cctx, cancel := m.cleanupContext(ctx)
 			found, lerr := m.named(cctx, l.Endpoint, spec.Name)
-			cancel()
 			if lerr != nil {
 				return token.Created{}, false, errors.Join(err, lerr)
 			}
-			return token.Created{}, false, m.remove(ctx, l, found, err,
+			return token.Created{}, false, m.remove(cctx, l, found, err,
 				"the API answered the create with something no real answer holds, so nothing it said was used")
 		}
 		m.logf("the answer to create token %q was lost: looking it up by name", spec.Name)
-		found, lerr := m.lookUp(ctx, l.Endpoint, spec.Name)
+		found, lerr := m.lookUp(cctx, l.Endpoint, spec.Name)
 		if lerr != nil {
 			return token.Created{}, false, fmt.Errorf("%w; looking the token up by its name failed too: %w (the clean-up step looks again; it expires at %s by itself)",
 				err, &StepError{Step: StepLookUp, Err: lerr}, spec.ExpiresOn.UTC().Format(time.RFC3339))
@@ -300,16 +314,20 @@ func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.
 		case ctx.Err() != nil || len(found) > 1:
 			// Cancelled, or more than one: hand out nothing, never guess which
 			// to keep; delete what the lost creates made.
-			return token.Created{}, false, m.remove(ctx, l, found, err, "")
+			return token.Created{}, false, m.remove(cctx, l, found, err, "")
 		case len(found) == 1:
 			value, rerr := m.API.RollToken(ctx, l.Endpoint, found[0].ID)
 			if rerr != nil {
-				rerr = &StepError{Step: StepRoll, Err: rerr}
+				// It was found, so the create's outcome is known: what is
+				// left is to delete it, by id if not now then in the clean-up
+				// step — not to look for it again, patiently.
+				l.ID, l.Pending = found[0].ID, false
+				rerr = errors.Join(&StepError{Step: StepRoll, Err: rerr}, m.record(*l))
 			} else {
 				rerr = m.exists(l, token.Created{Info: found[0], Value: value})
 			}
 			if rerr != nil {
-				return token.Created{}, false, errors.Join(err, rerr, m.rollback(ctx, l, found[0]))
+				return token.Created{}, false, errors.Join(err, rerr, m.rollback(cctx, l, found[0]))
 			}
 			m.logf("found token %s by name; adopted it with a new value", found[0].ID)
 			return token.Created{Info: found[0], Value: value}, true, nil
@@ -320,13 +338,13 @@ func (m *Minter) create(ctx context.Context, l *Ledger, spec token.Spec) (token.
 		created, err = m.API.CreateToken(ctx, l.Endpoint, spec)
 	}
 	if err := m.exists(l, created); err != nil {
-		return token.Created{}, false, errors.Join(err, m.rollback(ctx, l, created.Info))
+		return token.Created{}, false, errors.Join(err, m.rollback(cctx, l, created.Info))
 	}
 	if l.Lost {
 		// An earlier create went unanswered and was not seen in the look-ups:
 		// should it have committed after all, it is a twin of this one.
-		if _, err := m.DeleteNamed(ctx, l.Endpoint, spec.Name, created.ID, false); err != nil {
-			return token.Created{}, false, errors.Join(err, m.rollback(ctx, l, created.Info))
+		if _, err := m.deleteNamed(cctx, l.Endpoint, spec.Name, created.ID, false); err != nil {
+			return token.Created{}, false, errors.Join(err, m.rollback(cctx, l, created.Info))
 		}
 	}
 	return created, false, nil
@@ -352,12 +370,10 @@ func (m *Minter) settle(l *Ledger, err error) error {
 // remove deletes the tokens a create whose outcome cannot be acted on
 // made, and returns cause with what became of them. Once one was found the
 // create's outcome is known; until then it stays pending, and the clean-up
-// step looks again.
+// step looks again. ctx is a clean-up context.
 func (m *Minter) remove(ctx context.Context, l *Ledger, found []token.Info, cause error, why string) error {
-	cctx, cancel := m.cleanupContext(ctx)
-	defer cancel()
 	for _, t := range found {
-		if _, err := m.revoke(cctx, l.Endpoint, t); err != nil {
+		if _, err := m.revoke(ctx, l.Endpoint, t); err != nil {
 			return errors.Join(cause, err)
 		}
 	}
@@ -378,19 +394,19 @@ func (m *Minter) remove(ctx context.Context, l *Ledger, found []token.Info, caus
 
 // lookUp looks the endpoint's tokens up by name after a create whose
 // answer was lost, again after each wait (lookupWait) while none shows: a
-// slow create can commit after the client stopped waiting. It runs on a
-// clean-up context — it is how a lost token is found, also when the run is
-// being cancelled, within the grace.
+// slow create can commit after the client stopped waiting. ctx is a
+// clean-up context — this is how a lost token is found, also when the run
+// is being cancelled, within the grace. When ctx ends before the last
+// look-up, that is an error: a token may still show, so "none" would be a
+// guess.
 func (m *Minter) lookUp(ctx context.Context, ep token.Endpoint, name string) ([]token.Info, error) {
-	cctx, cancel := m.cleanupContext(ctx)
-	defer cancel()
 	for i := range lookups {
 		if i > 0 {
-			if err := m.sleep(cctx, lookupWait(i)); err != nil {
-				return nil, nil // the grace is over: nothing was found so far
+			if err := m.sleep(ctx, lookupWait(i)); err != nil {
+				return nil, fmt.Errorf("none found in %d of %d look-ups, and no time for the rest: %w", i, lookups, err)
 			}
 		}
-		found, err := m.named(cctx, ep, name)
+		found, err := m.named(ctx, ep, name)
 		if err != nil || len(found) > 0 {
 			return found, err
 		}
@@ -421,12 +437,17 @@ func (m *Minter) named(ctx context.Context, ep token.Endpoint, name string) ([]t
 func (m *Minter) DeleteNamed(ctx context.Context, ep token.Endpoint, name, except string, patient bool) ([]token.Info, error) {
 	cctx, cancel := m.cleanupContext(ctx)
 	defer cancel()
+	return m.deleteNamed(cctx, ep, name, except, patient)
+}
+
+// deleteNamed is DeleteNamed on a clean-up context.
+func (m *Minter) deleteNamed(ctx context.Context, ep token.Endpoint, name, except string, patient bool) ([]token.Info, error) {
 	var found []token.Info
 	var err error
 	if patient {
-		found, err = m.lookUp(cctx, ep, name)
+		found, err = m.lookUp(ctx, ep, name)
 	} else {
-		found, err = m.named(cctx, ep, name)
+		found, err = m.named(ctx, ep, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look for tokens named %q: %w", name, err)
@@ -436,7 +457,7 @@ func (m *Minter) DeleteNamed(ctx context.Context, ep token.Endpoint, name, excep
 		if t.ID == except {
 			continue
 		}
-		if _, err := m.revoke(cctx, ep, t); err != nil {
+		if _, err := m.revoke(ctx, ep, t); err != nil {
 			return deleted, err
 		}
 		deleted = append(deleted, t)
@@ -446,6 +467,8 @@ func (m *Minter) DeleteNamed(ctx context.Context, ep token.Endpoint, name, excep
 
 // cleanupContext survives the cancellation of ctx (a cancelled job must
 // still delete its token) and its deadline, but by no more than the grace.
+// Each exported call makes one and hands it down: helpers run on the
+// context they are given, so that graces never nest or add up.
 func (m *Minter) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	grace := m.Grace
 	if grace == 0 {
@@ -470,11 +493,9 @@ func (m *Minter) cleanupContext(ctx context.Context) (context.Context, context.C
 
 // rollback deletes a token that must not outlive a failed run. When it is
 // deleted the record says so; when it is not, the record keeps its id, so
-// the clean-up step tries again.
+// the clean-up step tries again. ctx is a clean-up context.
 func (m *Minter) rollback(ctx context.Context, l *Ledger, t token.Info) error {
-	cctx, cancel := m.cleanupContext(ctx)
-	defer cancel()
-	if _, err := m.revoke(cctx, l.Endpoint, t); err != nil {
+	if _, err := m.revoke(ctx, l.Endpoint, t); err != nil {
 		return err
 	}
 	if l.ID == t.ID {
@@ -557,7 +578,9 @@ func (m *Minter) revoke(ctx context.Context, ep token.Endpoint, t token.Info) (O
 // Sweep deletes (or, with dryRun, only lists) this tool's tokens that have
 // expired: their name starts with token.NamePrefix, the API reports them
 // expired and their expiry has passed by this clock too. Expired tokens
-// still count against the quota. Any other token is never touched.
+// still count against the quota. Any other token is never touched. It
+// returns the tokens it deleted (would delete): one already gone when its
+// delete came (404: another sweep's) is NotFound, not among them.
 func (m *Minter) Sweep(ctx context.Context, ep token.Endpoint, dryRun bool) ([]token.Info, error) {
 	all, err := m.API.ListTokens(ctx, ep)
 	if err != nil {
@@ -570,12 +593,30 @@ func (m *Minter) Sweep(ctx context.Context, ep token.Endpoint, dryRun bool) ([]t
 			continue
 		}
 		if !dryRun {
-			if err := m.API.DeleteToken(ctx, ep, t.ID); err != nil && !errors.Is(err, token.ErrNotFound) {
+			out, err := m.sweepOne(ctx, ep, t)
+			if err != nil {
 				return swept, fmt.Errorf("sweep: %w", err)
+			}
+			if out == NotFound {
+				m.logf("expired token %s (%q) was already gone", t.ID, t.Name)
+				continue
 			}
 			m.logf("deleted expired token %s (%q)", t.ID, t.Name)
 		}
 		swept = append(swept, t)
 	}
 	return swept, nil
+}
+
+// sweepOne deletes an expired token with one DELETE. Unlike revoke it does
+// not check a failed delete with a GET: an expired token grants nothing,
+// and the next sweep tries again.
+func (m *Minter) sweepOne(ctx context.Context, ep token.Endpoint, t token.Info) (Outcome, error) {
+	switch err := m.API.DeleteToken(ctx, ep, t.ID); {
+	case errors.Is(err, token.ErrNotFound):
+		return NotFound, nil
+	case err != nil:
+		return 0, err
+	}
+	return Deleted, nil
 }

@@ -2,8 +2,11 @@ package mint_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -271,6 +274,59 @@ func TestMint_FailureAfterCreateDeletesToken(t *testing.T) {
 				if errs := api.DeleteCtxErrs(); len(errs) != 1 || errs[0] != nil {
 					t.Errorf("delete contexts' errors = %v, want one live context", errs)
 				}
+			}
+			w.mustNoOrphans(t)
+		})
+	}
+}
+
+// TestMint_VerifyNotActiveDeletesToken: a verify that answers, but not
+// "this token is active", hands out nothing: the token is deleted and the
+// error says what the answer was — a status other than active, or an
+// answer about another token.
+func TestMint_VerifyNotActiveDeletesToken(t *testing.T) {
+	t.Parallel()
+	const otherID = "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name   string
+		edit   func(result map[string]any)
+		status string // want VerifyError.Status
+		other  string // want VerifyError.OtherID
+		says   string
+	}{
+		{"disabled", func(r map[string]any) { r["status"] = "disabled" }, "disabled", "", `status is "disabled", not active`},
+		{"another token", func(r map[string]any) { r["id"] = otherID }, "", otherID, "the API answered for another token, " + otherID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := mustWorld(t)
+			// The emulator's own answer, edited: verify's envelope as it is.
+			w.setHook(func(rw http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/user/tokens/verify") {
+					return false
+				}
+				rec := httptest.NewRecorder()
+				w.e.ServeHTTP(rec, r)
+				var env map[string]any
+				if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+					t.Errorf("verify answer: %v", err)
+					return false
+				}
+				tc.edit(env["result"].(map[string]any))
+				rw.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(rw).Encode(env)
+				return true
+			})
+			_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
+			var verr *mint.VerifyError
+			if !errors.As(err, &verr) || verr.Status != tc.status || verr.OtherID != tc.other || verr.Err != nil {
+				t.Fatalf("Mint = %v, want a *mint.VerifyError with status %q, other id %q", err, tc.status, tc.other)
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("Mint = %q, want it to say %q", err, tc.says)
+			}
+			if n := w.answered(routeDelete, http.StatusOK); n != 1 {
+				t.Errorf("%d deletes, want 1", n)
 			}
 			w.mustNoOrphans(t)
 		})
@@ -556,10 +612,91 @@ func TestMint_SweepTouchesOnlyOwnExpired(t *testing.T) {
 	w.mustNoOrphans(t, keep...)
 }
 
+// TestMint_SweepAlreadyGone: an expired token that is gone by the time its
+// delete arrives (another sweep got there first: 404) is not reported
+// deleted, neither in the log nor in what Sweep returns — its callers print
+// and audit that as "deleted".
+func TestMint_SweepAlreadyGone(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	past := t0.Add(-time.Hour)
+	w.e.SetNow(func() time.Time { return past.Add(-time.Hour) })
+	gone, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: token.NamePrefix + "gone 000000000001", ExpiresOn: past})
+	own, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: token.NamePrefix + "own 000000000002", ExpiresOn: past})
+	w.e.SetNow(func() time.Time { return t0 })
+	w.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/"+gone) {
+			w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // the other sweep's delete
+		}
+		return false
+	})
+	swept, err := w.m.Sweep(t.Context(), token.Endpoint{}, false)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if diff := cmp.Diff([]string{own}, ids(swept)); diff != "" {
+		t.Errorf("swept (-want +got):\n%s", diff)
+	}
+	if n := w.answered(routeDelete, http.StatusNotFound); n != 1 {
+		t.Errorf("%d deletes answered 404, want 1", n)
+	}
+	var saidGone bool
+	for _, l := range w.logs.All() {
+		if strings.Contains(l, "deleted") && strings.Contains(l, gone) {
+			t.Errorf("logged %q for a token that was already gone", l)
+		}
+		saidGone = saidGone || strings.Contains(l, gone) && strings.Contains(l, "already gone")
+	}
+	if !saidGone {
+		t.Errorf("no log line says token %s was already gone: %q", gone, w.logs.All())
+	}
+	w.mustNoOrphans(t)
+}
+
 func ids(ts []token.Info) []string {
 	var out []string
 	for _, t := range ts {
 		out = append(out, t.ID)
 	}
 	return out
+}
+
+// TestMint_LostCreateRollRefused: a lost create is found by name, but the
+// roll that would adopt it is refused (a 4xx, not retried): nothing is
+// handed over, the token is deleted — no orphan — the error says the
+// adoption failed and why, and the ledger is left with nothing for the
+// clean-up step to do.
+func TestMint_LostCreateRollRefused(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	rec := &ledgerLog{}
+	w.m.Record = rec.Record
+	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.LostResponse, Times: 1})
+	w.e.AddFault(emulator.Fault{Route: routeRoll, Kind: emulator.Status, Status: http.StatusForbidden, Times: 1})
+	_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
+	var serr *mint.StepError
+	if !errors.As(err, &serr) || serr.Step != mint.StepRoll || !errors.Is(err, token.ErrForbidden) || !errors.Is(err, token.ErrOutcomeUnknown) {
+		t.Fatalf("Mint = %v, want the lost create and the refused roll", err)
+	}
+	if !strings.Contains(err.Error(), "roll token") || !strings.Contains(err.Error(), "403") {
+		t.Errorf("Mint = %q, want it to name the roll and its 403", err)
+	}
+	var rerr *mint.RevokeError
+	if errors.As(err, &rerr) {
+		t.Errorf("the token could not be deleted: %v", err)
+	}
+	if n := len(w.requests(routeRoll)); n != 1 {
+		t.Errorf("%d rolls, want 1: a 403 is not retried", n)
+	}
+	if n := w.answered(routeDelete, http.StatusOK); n != 1 {
+		t.Errorf("%d deletes, want 1", n)
+	}
+	all := rec.All()
+	if !slices.ContainsFunc(all, func(l mint.Ledger) bool { return l.ID != "" && !l.Pending }) {
+		t.Errorf("ledgers %+v: the found token's id was never recorded before its delete", all)
+	}
+	if last := all[len(all)-1]; last.ID != "" || last.Pending {
+		t.Errorf("the last ledger says %+v, want no token and no create pending (it was found, and deleted)", last)
+	}
+	w.mustNoOrphans(t)
 }

@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,7 +30,9 @@ type Policy struct {
 	Jitter func() float64
 	// Progress, if set, hears of each failed attempt after the first that
 	// will be tried again, with the wait before the next: a long wait is
-	// never silent.
+	// never silent. attempt counts only the attempts that use one up (at
+	// most attempts): one the server throttled (Verdict.Throttled) is sent
+	// again under its number, and err says why.
 	Progress func(attempt, attempts int, err error, wait time.Duration)
 }
 
@@ -37,6 +42,36 @@ const (
 	DefaultBase = 500 * time.Millisecond
 	DefaultMax  = 30 * time.Second
 )
+
+// MaxAfter bounds a wait a server asks for (After, Backoff). Cloudflare's
+// rate limit counts over 5 minutes and the broker's over at most an hour,
+// and every phase of the tool has a deadline of minutes that ends a longer
+// wait anyway; so an hour cuts no honest Retry-After, while a huge one — a
+// number of seconds that overflows a time.Duration, a date in the year
+// 9999 — can no longer wrap around to a negative wait, which would send
+// requests back to back.
+const MaxAfter = time.Hour
+
+// After reads a Retry-After header (RFC 9110 §10.2.3): whole seconds, or an
+// HTTP date read against now. Absent, malformed or past: 0. At most
+// MaxAfter.
+func After(header string, now time.Time) time.Duration {
+	v := strings.TrimSpace(header)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Digits only; too many for a uint64 is a very long wait too.
+		if err != nil || s > uint64(MaxAfter/time.Second) {
+			return MaxAfter
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(0, t.Sub(now)), MaxAfter)
+	}
+	return 0
+}
 
 // uncountedFactor bounds the attempts that waits the server asked for do not
 // count, as a multiple of Attempts.
@@ -57,9 +92,10 @@ type Verdict struct {
 
 // Do runs call until it succeeds, judge says its error is not to be tried
 // again, the attempts run out, or ctx ends; it returns the last error. When
-// ctx ended, the error holds ctx's and the last answer seen, so that a
-// deadline that cut a wait for a rate limit still says it was one. Each
-// attempt runs under the policy's Timeout.
+// ctx ended, the error holds ctx's, the error of the attempt it cut (if it
+// cut one) and the answer before, so that a deadline that cut a wait for a
+// rate limit still says it was one. Each attempt runs under the policy's
+// Timeout.
 func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, judge func(error) Verdict) error {
 	attempts := max(p.Attempts, 1)
 	var last error // the last attempt's error from before ctx ended
@@ -74,16 +110,20 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 			return nil
 		}
 		if ctx.Err() != nil {
+			// ctx ended with attempt n in flight: how that attempt ended comes
+			// first — it alone says what became of the call — then the
+			// answer before it, which may say why the call took so long.
+			if !errors.Is(err, ctx.Err()) {
+				err = fmt.Errorf("%w: %w", ctx.Err(), err)
+			}
 			if last != nil {
-				return fmt.Errorf("%w after %d attempts; the last answer: %w", ctx.Err(), n-1, last)
+				return fmt.Errorf("%w after %d attempts; the answer before it: %w", err, n, last)
 			}
-			if errors.Is(err, ctx.Err()) {
-				return err
-			}
-			return fmt.Errorf("%w: %w", ctx.Err(), err)
+			return err
 		}
 		last = err
 		v := judge(err)
+		attempt := counted // this one's number; a throttled one is sent again under it
 		if !v.Throttled {
 			counted++
 		}
@@ -92,7 +132,7 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 		}
 		wait := p.Backoff(n, v.After)
 		if n >= 2 && p.Progress != nil {
-			p.Progress(n, attempts, err, wait)
+			p.Progress(attempt, attempts, err, wait)
 		}
 		if serr := p.Wait(ctx, wait); serr != nil {
 			return fmt.Errorf("%w after %d attempts; the last answer: %w", serr, n, err)
@@ -106,7 +146,8 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, ju
 // then spread by up to half of itself: every client that shares a limit
 // hears the same Retry-After, and all coming back at once would meet it
 // too. Max does not cut it (a cap there brought 300 jobs back in the same
-// second); the context's deadline bounds it.
+// second); the context's deadline bounds it, and MaxAfter keeps the sum
+// from overflowing.
 func (p Policy) Backoff(n int, after time.Duration) time.Duration {
 	base, ceil := p.Base, p.Max
 	if base == 0 {
@@ -120,6 +161,7 @@ func (p Policy) Backoff(n int, after time.Duration) time.Duration {
 		jitter = p.Jitter
 	}
 	if after > 0 {
+		after = min(after, MaxAfter)
 		return after + time.Duration(jitter()*float64(after)/2)
 	}
 	return time.Duration(jitter() * float64(min(ceil, base<<min(n-1, 16))))

@@ -8,15 +8,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/clocktest"
 )
-
-// waits records the waits asked for and returns at once.
-type waits []time.Duration
-
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	*w = append(*w, d)
-	return ctx.Err()
-}
 
 // TestBackoff: capped exponential backoff with full jitter; a server's wait
 // honoured, spread by up to half of itself, and capped.
@@ -57,17 +51,60 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestAfter: Retry-After as whole seconds or an HTTP date (any of the three
+// forms RFC 9110 §5.6.7 allows), against the given clock; absent, malformed
+// or past is no wait; a huge one is MaxAfter, never a duration that wraps
+// around to a negative or a small wait.
+func TestAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"7", 7 * time.Second},
+		{" 7 ", 7 * time.Second},
+		{"0", 0},
+		{"-1", 0},
+		{"1.5", 0},
+		{"soon", 0},
+		{"3600", time.Hour},
+		{"3601", MaxAfter},
+		{"9223372036", MaxAfter},              // × 1s is just below the int64 limit: Backoff's spread wrapped
+		{"9223372036854775807", MaxAfter},     // × 1s wraps to -1s
+		{"99999999999999999999999", MaxAfter}, // past uint64: still "a very long time"
+		{"Fri, 27 Nov 2026 20:30:00 GMT", 30 * time.Minute},
+		{"Friday, 27-Nov-26 20:30:00 GMT", 30 * time.Minute}, // RFC 850
+		{"Fri Nov 27 20:30:00 2026", 30 * time.Minute},       // ANSI C asctime
+		{"Fri, 27 Nov 2026 19:00:00 GMT", 0},                 // past
+		{"Fri, 31 Dec 9999 23:59:59 GMT", MaxAfter},          // far future
+	} {
+		if got := After(tc.header, now); got != tc.want {
+			t.Errorf("After(%q) = %s, want %s", tc.header, got, tc.want)
+		}
+	}
+	// Whatever a caller hands Backoff, the wait is positive and bounded.
+	p := Policy{Jitter: func() float64 { return 0.999 }}
+	for _, after := range []time.Duration{MaxAfter, MaxAfter + 1, time.Duration(1<<63 - 1)} {
+		if got := p.Backoff(1, after); got < MaxAfter || got > MaxAfter*3/2 {
+			t.Errorf("Backoff(1, %d) = %s, want between %s and half again", after, got, MaxAfter)
+		}
+	}
+}
+
 // TestDo: attempts, verdicts, the wait a server asks for, progress from the
 // second failure on, each attempt's timeout, and cancellation.
 func TestDo(t *testing.T) {
 	t.Parallel()
 	errFlaky := errors.New("flaky")
 	errFinal := errors.New("final")
+	errThrottled := errors.New("throttled")
 	t.Run("until it succeeds", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		var progress []string
-		p := Policy{Attempts: 5, Base: 100 * time.Millisecond, Max: time.Second, Sleep: w.sleep,
+		p := Policy{Attempts: 5, Base: 100 * time.Millisecond, Max: time.Second, Sleep: w.Sleep,
 			Jitter: func() float64 { return 0.5 },
 			Progress: func(n, of int, err error, d time.Duration) {
 				progress = append(progress, fmt.Sprintf("%d/%d %v %s", n, of, err, d))
@@ -82,7 +119,7 @@ func TestDo(t *testing.T) {
 		if err != nil || calls != 4 {
 			t.Fatalf("Do = %v after %d calls, want nil after 4", err, calls)
 		}
-		if diff := cmp.Diff(waits{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, w); diff != "" {
+		if diff := cmp.Diff([]time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, w.All()); diff != "" {
 			t.Errorf("waits (-want +got):\n%s", diff)
 		}
 		if diff := cmp.Diff([]string{"2/5 flaky 100ms", "3/5 flaky 200ms"}, progress); diff != "" {
@@ -91,36 +128,37 @@ func TestDo(t *testing.T) {
 	})
 	t.Run("not again", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
-		err := Policy{Attempts: 5, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFinal },
+		err := Policy{Attempts: 5, Sleep: w.Sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFinal },
 			func(error) Verdict { return Verdict{} })
-		if !errors.Is(err, errFinal) || calls != 1 || len(w) != 0 {
-			t.Errorf("Do = %v after %d calls and %d waits, want errFinal after 1 and none", err, calls, len(w))
+		if !errors.Is(err, errFinal) || calls != 1 || len(w.All()) != 0 {
+			t.Errorf("Do = %v after %d calls and %d waits, want errFinal after 1 and none", err, calls, len(w.All()))
 		}
 	})
 	t.Run("out of attempts, a server's wait honoured", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
-		err := Policy{Attempts: 3, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
+		err := Policy{Attempts: 3, Sleep: w.Sleep, Jitter: func() float64 { return 0 }}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
 			func(error) Verdict { return Verdict{Again: true, After: 2 * time.Second} })
 		if !errors.Is(err, errFlaky) || calls != 3 {
 			t.Errorf("Do = %v after %d calls, want errFlaky after 3", err, calls)
 		}
-		if diff := cmp.Diff(waits{2 * time.Second, 2 * time.Second}, w); diff != "" {
+		if diff := cmp.Diff([]time.Duration{2 * time.Second, 2 * time.Second}, w.All()); diff != "" {
 			t.Errorf("waits (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("a throttled attempt uses up none, until the deadline", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
 		ctx, cancel := context.WithCancel(t.Context())
-		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.sleep, Jitter: func() float64 { return 0 }}.Do(ctx,
-			func(context.Context) error {
+		err := Policy{Attempts: 3, Max: time.Minute, Sleep: w.Sleep, Jitter: func() float64 { return 0 }}.Do(ctx,
+			func(ctx context.Context) error {
 				if calls++; calls == 7 {
-					cancel() // the deadline, seven answers in
+					cancel() // the deadline, with the seventh attempt in flight
+					return fmt.Errorf("post: %w", ctx.Err())
 				}
 				return errFlaky
 			},
@@ -128,32 +166,76 @@ func TestDo(t *testing.T) {
 		if calls != 7 || !errors.Is(err, context.Canceled) || !errors.Is(err, errFlaky) {
 			t.Errorf("Do = %v after %d calls, want the deadline and the last answer after 7", err, calls)
 		}
-		// One line: it becomes one ::error::, whose text a runner shows as it is.
-		if want := "context canceled after 6 attempts; the last answer: flaky"; err == nil || err.Error() != want {
+		// One line: it becomes one ::error::, whose text a runner shows as it
+		// is. Seven attempts were sent; the seventh was cut.
+		if want := "post: context canceled after 7 attempts; the answer before it: flaky"; err == nil || err.Error() != want {
 			t.Errorf("Do = %q, want %q", err, want)
 		}
-		if len(w) != 6 || w[0] != 7*time.Second {
-			t.Errorf("waits %v, want six of the 7s the server asked for", w)
+		if got := w.All(); len(got) != 6 || got[0] != 7*time.Second {
+			t.Errorf("waits %v, want six of the 7s the server asked for", got)
 		}
 		// Without a deadline a bound still holds.
 		calls = 0
-		_ = Policy{Attempts: 3, Sleep: w.sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
+		_ = Policy{Attempts: 3, Sleep: w.Sleep}.Do(t.Context(), func(context.Context) error { calls++; return errFlaky },
 			func(error) Verdict { return Verdict{Again: true, After: time.Second, Throttled: true} })
 		if calls != 30 {
 			t.Errorf("%d calls without a deadline, want the bound of 10 × 3", calls)
 		}
 	})
+	t.Run("progress counts the attempts that count", func(t *testing.T) {
+		t.Parallel()
+		var progress []string
+		p := Policy{Attempts: 3, Sleep: noWait, Jitter: func() float64 { return 0 },
+			Progress: func(n, of int, err error, _ time.Duration) {
+				progress = append(progress, fmt.Sprintf("%d/%d %v", n, of, err))
+			}}
+		calls := 0
+		err := p.Do(t.Context(), func(context.Context) error {
+			if calls++; calls <= 3 {
+				return errThrottled
+			}
+			return errFlaky
+		}, func(err error) Verdict {
+			return Verdict{Again: true, After: time.Second, Throttled: errors.Is(err, errThrottled)}
+		})
+		if !errors.Is(err, errFlaky) || calls != 6 {
+			t.Errorf("Do = %v after %d calls, want errFlaky after 6 (3 throttled, 3 counted)", err, calls)
+		}
+		// A throttled attempt is sent again under its number; none is past 3.
+		want := []string{"1/3 throttled", "1/3 throttled", "1/3 flaky", "2/3 flaky"}
+		if diff := cmp.Diff(want, progress); diff != "" {
+			t.Errorf("progress (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("each attempt under its timeout", func(t *testing.T) {
 		t.Parallel()
-		var w waits
+		var w clocktest.Sleeps
 		calls := 0
-		err := Policy{Attempts: 2, Timeout: 20 * time.Millisecond, Sleep: w.sleep}.Do(t.Context(), func(ctx context.Context) error {
+		err := Policy{Attempts: 2, Timeout: 20 * time.Millisecond, Sleep: w.Sleep}.Do(t.Context(), func(ctx context.Context) error {
 			calls++
 			<-ctx.Done()
 			return ctx.Err()
 		}, func(error) Verdict { return Verdict{Again: true} })
 		if !errors.Is(err, context.DeadlineExceeded) || calls != 2 {
 			t.Errorf("Do = %v after %d calls, want each attempt timed out, and tried again", err, calls)
+		}
+	})
+	t.Run("cancelled in flight, after an answer", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		err := Policy{Attempts: 5, Sleep: noWait}.Do(ctx, func(context.Context) error {
+			if calls++; calls == 1 {
+				return errFlaky
+			}
+			cancel()
+			return errFinal // what the cut attempt got: it is kept, not only the answer before
+		}, func(error) Verdict { return Verdict{Again: true} })
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, errFinal) || !errors.Is(err, errFlaky) || calls != 2 {
+			t.Errorf("Do = %v after %d calls, want the cancellation, the cut attempt and the answer before after 2", err, calls)
+		}
+		if want := "context canceled: final after 2 attempts; the answer before it: flaky"; err == nil || err.Error() != want {
+			t.Errorf("Do = %q, want %q", err, want)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
@@ -167,6 +249,9 @@ func TestDo(t *testing.T) {
 		}
 	})
 }
+
+// noWait stands in for Sleep where the waits do not matter.
+func noWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
 // TestSleep: it waits, and ends early when its context does.
 func TestSleep(t *testing.T) {

@@ -103,10 +103,8 @@ func (in Inputs) ParseCleanup(rec Record) (Cleanup, error) {
 	if rec.AccountID != "" && !IsHexID(rec.AccountID) {
 		return Cleanup{}, &StateError{Key: "token-account", Problem: "is not exactly one account id (32 lowercase hex characters)"}
 	}
-	if rec.ExpiresAt != "" {
-		if c.Token.ExpiresOn, err = time.Parse(time.RFC3339, rec.ExpiresAt); err != nil {
-			return Cleanup{}, &StateError{Key: "token-expires-at", Problem: "is not an RFC 3339 time"}
-		}
+	if c.Token.ExpiresOn, err = rec.expiresOn(); err != nil {
+		return Cleanup{}, err
 	}
 	if !validName(rec.Name) || c.FindByName && rec.Name == "" {
 		return Cleanup{}, &StateError{Key: "token-name", Problem: "is not a token name this tool makes"}
@@ -136,13 +134,23 @@ func (c Cleanup) keyless(in Inputs, rec Record, revoke bool) (Cleanup, error) {
 		return Cleanup{}, &StateError{Key: "token-pending", Problem: "is set, which keyless mode never does"}
 	}
 	c.FindByName, c.Pending = false, false
-	if rec.ExpiresAt != "" {
-		if c.Token.ExpiresOn, err = time.Parse(time.RFC3339, rec.ExpiresAt); err != nil {
-			return Cleanup{}, &StateError{Key: "token-expires-at", Problem: "is not an RFC 3339 time"}
-		}
+	if c.Token.ExpiresOn, err = rec.expiresOn(); err != nil {
+		return Cleanup{}, err
 	}
 	c.Token.ID, c.Token.Name, c.Child, c.Keep = rec.TokenID, rec.Name, NewSecret(rec.Secret), !revoke
 	return c, nil
+}
+
+// expiresOn is the recorded expiry; zero when none was recorded.
+func (rec Record) expiresOn() (time.Time, error) {
+	if rec.ExpiresAt == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, rec.ExpiresAt)
+	if err != nil {
+		return time.Time{}, &StateError{Key: "token-expires-at", Problem: "is not an RFC 3339 time"}
+	}
+	return t, nil
 }
 
 // validName reports whether s could be a name ParseName made: printable,

@@ -287,7 +287,7 @@ func resolveOne(sc Scope, groups []PermissionGroup) (PermissionGroup, error) {
 	switch {
 	case len(otherScope) > 0:
 		return PermissionGroup{}, inputErrorf("scopes", "account permission groups: the token's policy grants them on the listed accounts",
-			"%q exists only with scope %s, not %s", want, strings.Join(otherScope, ", "), AccountScope)
+			"%q exists only with scope %s, not %s", want, quoteAll(otherScope), AccountScope)
 	case sc.Level == Revoke:
 		return PermissionGroup{}, inputErrorf("scopes", scopesAccepted, "%q has no revoke level: Cloudflare has no group %q", shownName(sc.Name), want)
 	}

@@ -318,6 +318,16 @@ func TestResolveRejects(t *testing.T) {
 		})
 	}
 
+	// The scopes of a same-named group are the API's text: quoted (escaped)
+	// beside the name, so a newline in one cannot start a workflow command.
+	odd := []PermissionGroup{{ID: "00000000000000000000000000000001", Name: "DNS Read",
+		Scopes: []string{"com.cloudflare.api.account.zone", "x\n::stop-commands::y"}}}
+	_, err := Resolve([]Scope{{Name: "DNS", Level: Read}}, odd)
+	ie := wantInputError(t, err, "scopes")
+	if want := `"DNS Read" exists only with scope "com.cloudflare.api.account.zone", "x\n::stop-commands::y", not com.cloudflare.api.account`; ie.Problem != want {
+		t.Errorf("Problem = %q, want %q", ie.Problem, want)
+	}
+
 	// A token pasted as a scope name parses as a name; the error Resolve
 	// gives for it must not show it.
 	for _, tok := range []string{newStyleToken, oldStyleToken} {
