@@ -72,7 +72,7 @@ func TestClientRetries(t *testing.T) {
 	want := []string{
 		"attempt 2 of 5 failed: POST " + srv.URL + "/v1/token: EOF; next in 1s",
 		"attempt 3 of 5 failed: 429 temporarily_unavailable; next in 3.8s",
-		"attempt 4 of 5 failed: 502 temporarily_unavailable; next in 4s",
+		"attempt 3 of 5 failed: 502 temporarily_unavailable; next in 4s",
 	}
 	if diff := cmp.Diff(want, lines); diff != "" {
 		t.Errorf("progress lines (-want +got):\n%s", diff)

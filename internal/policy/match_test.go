@@ -737,7 +737,7 @@ func TestCheckScopes(t *testing.T) {
 		{20, "rules[0].grant.scopes", `"Acces: Apps and Policies Read" matches no account permission group; closest: "Access: Apps and Policies Read"`},
 		{21, "rules[0].grant.scopes", `1e0e0e0e0e0e4e0e8e0e0e0e0e0e0e04 is "Account API Tokens Write", which would let the child make tokens of its own`},
 		{22, "rules[0].grant.scopes", `1e0e0e0e0e0e4e0e8e0e0e0e0e0e0eff is not the id of any permission group the API lists`},
-		{23, "rules[0].grant.scopes", `exists only with scope com.cloudflare.api.account.zone`},
+		{23, "rules[0].grant.scopes", `exists only with scope "com.cloudflare.api.account.zone"`},
 	}, le.Faults)
 
 	if err := mustParse(t, baseFile).CheckScopes(groups); err != nil {
