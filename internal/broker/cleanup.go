@@ -50,6 +50,8 @@ type leftover struct {
 // attempt did, then, only when a create answer was lost, looks for tokens
 // of the same name (SPEC: twins are looked for only then).
 func (s *Server) cleanUp(ctx context.Context, c *leftover) error {
+	ctx, cancel := c.m.CleanupContext(ctx) // one grace for the delete and the look-up
+	defer cancel()
 	if c.ID != "" && !c.revoked {
 		out, err := c.m.Revoke(ctx, c.Endpoint, token.Info{ID: c.ID, ExpiresOn: c.ExpiresOn})
 		if err != nil {

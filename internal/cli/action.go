@@ -191,6 +191,10 @@ func runPost(ctx context.Context, gh *ghaction.Action, stdout io.Writer) error {
 	m := newMinter(connect(c.APIURL.String(), c.APIToken, c.Endpoint, gh.Debugf, logf), logf)
 	ctx, cancel := context.WithTimeout(ctx, postDeadline)
 	defer cancel()
+	// One grace for the delete and the look-up after it: a cancelled post
+	// step must be done before the runner's kill.
+	ctx, cancelClean := m.CleanupContext(ctx)
+	defer cancelClean()
 	if c.Token.ID != "" && !c.Keep {
 		out, err := m.Revoke(ctx, c.Endpoint, c.Token)
 		if err != nil {

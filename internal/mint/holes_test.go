@@ -398,6 +398,27 @@ func TestMint_OneGracePerCall(t *testing.T) {
 			t.Errorf("%d look-ups, want 1 before the wait the grace cut", n)
 		}
 	})
+	t.Run("Revoke then DeleteNamed on one CleanupContext", func(t *testing.T) {
+		t.Parallel()
+		w := mustWorld(t)
+		w.m.Grace, w.m.Sleep = grace, waitOut
+		minted := w.mustMint(t, w.request(t))
+		// The delete takes most of the grace; the look-up after it gets only
+		// the rest, as the post step makes them after a cancellation.
+		w.e.AddFault(emulator.Fault{Route: routeDelete, Kind: emulator.Latency, Delay: grace * 8 / 10})
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		start := time.Now()
+		cctx, cancelClean := w.m.CleanupContext(ctx)
+		defer cancelClean()
+		if _, err := w.m.Revoke(cctx, token.Endpoint{}, minted.Info); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		_, _ = w.m.DeleteNamed(cctx, token.Endpoint{}, minted.Name, minted.ID, true)
+		if d := time.Since(start); d > bound {
+			t.Errorf("Revoke and DeleteNamed took %s, want one grace (%s) for both", d, grace)
+		}
+	})
 	t.Run("lost create under cancellation", func(t *testing.T) {
 		t.Parallel()
 		w := mustWorld(t)

@@ -465,16 +465,31 @@ func (m *Minter) deleteNamed(ctx context.Context, ep token.Endpoint, name, excep
 	return deleted, nil
 }
 
+// graceKey marks a clean-up context: one made within it adds no grace.
+type graceKey struct{}
+
+// CleanupContext is the context for a run's clean-up calls (Revoke, then
+// DeleteNamed, as the post step makes them): it survives the cancellation
+// of ctx and its deadline by one grace, shared by every call made on it, so
+// that two calls after a cancellation take one grace, not two.
+func (m *Minter) CleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return m.cleanupContext(ctx)
+}
+
 // cleanupContext survives the cancellation of ctx (a cancelled job must
 // still delete its token) and its deadline, but by no more than the grace.
 // Each exported call makes one and hands it down: helpers run on the
-// context they are given, so that graces never nest or add up.
+// context they are given, so that graces never nest or add up; on a
+// context that is already a clean-up context it adds none.
 func (m *Minter) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Value(graceKey{}) != nil {
+		return context.WithCancel(ctx)
+	}
 	grace := m.Grace
 	if grace == 0 {
 		grace = DefaultGrace
 	}
-	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), graceKey{}, true))
 	go func() {
 		select {
 		case <-ctx.Done():
