@@ -457,10 +457,13 @@ func (m *Minter) deleteNamed(ctx context.Context, ep token.Endpoint, name, excep
 		if t.ID == except {
 			continue
 		}
-		if _, err := m.revoke(ctx, ep, t); err != nil {
+		out, err := m.revoke(ctx, ep, t)
+		if err != nil {
 			return deleted, err
 		}
-		deleted = append(deleted, t)
+		if out == Deleted { // one gone meanwhile was not deleted here
+			deleted = append(deleted, t)
+		}
 	}
 	return deleted, nil
 }

@@ -700,3 +700,29 @@ func TestMint_LostCreateRollRefused(t *testing.T) {
 	}
 	w.mustNoOrphans(t)
 }
+
+// TestMint_DeleteNamedAlreadyGone: a same-named token that another delete
+// removed between the look-up and this one's DELETE (a 404) is not
+// returned as deleted here: the post step and the broker's audit report
+// what DeleteNamed returns.
+func TestMint_DeleteNamedAlreadyGone(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	name := token.NamePrefix + "twin 000000000003"
+	gone, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: name, ExpiresOn: t0.Add(time.Hour)})
+	twin, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: name, ExpiresOn: t0.Add(time.Hour)})
+	w.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/"+gone) {
+			w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // the other delete
+		}
+		return false
+	})
+	deleted, err := w.m.DeleteNamed(t.Context(), token.Endpoint{}, name, "", false)
+	if err != nil {
+		t.Fatalf("DeleteNamed: %v", err)
+	}
+	if diff := cmp.Diff([]string{twin}, ids(deleted)); diff != "" {
+		t.Errorf("deleted (-want +got):\n%s", diff)
+	}
+	w.mustNoOrphans(t)
+}
