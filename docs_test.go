@@ -259,6 +259,9 @@ func invocations(script string) ([]invocation, error) {
 		}
 		inv := invocation{Sub: words[k+1], Words: words[k:]}
 		rest := words[k+2:]
+		if inv.Sub == "policy" && len(rest) > 0 && (rest[0] == "check" || rest[0] == "explain") {
+			inv.Sub, rest = "policy "+rest[0], rest[1:] // a command of two words, with flags of its own
+		}
 		if inv.Sub == "exec" {
 			end := slices.Index(rest, "--")
 			if end < 0 {
@@ -293,7 +296,7 @@ func (fc *flagChecker) check(inv invocation) error {
 	defer fc.mu.Unlock()
 	flags, ok := fc.help[inv.Sub]
 	if !ok {
-		cmd := exec.Command(fc.bin, inv.Sub, "--help")
+		cmd := exec.Command(fc.bin, append(strings.Fields(inv.Sub), "--help")...)
 		cmd.Env = []string{"PATH=" + systemPath()}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
