@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -51,15 +50,16 @@ func runKeylessDemo(ctx context.Context, p *printer) error {
 		return err
 	}
 	defer stopEmulator()
-	issuer, issuerURL, stopIssuer, err := serveLocal(func(u string) (http.Handler, error) {
-		iss, err := oidcissuer.New(u)
+	var iss *oidcissuer.Issuer
+	issuerURL, stopIssuer, err := serve("127.0.0.1:0", "oidc issuer", func(u string) (http.Handler, error) {
+		var err error
+		iss, err = oidcissuer.New(u)
 		return iss, err
 	})
 	if err != nil {
 		return err
 	}
 	defer stopIssuer()
-	iss := issuer.(*oidcissuer.Issuer)
 	account := seeded.AccountIDs[0]
 	say("1. A Cloudflare API emulator (%s) and a local OIDC issuer shaped like GitHub Actions' (%s)", apiURL, issuerURL)
 
@@ -79,7 +79,7 @@ func runKeylessDemo(ctx context.Context, p *printer) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	_, brokerURL, stopBroker, err := serveLocal(func(string) (http.Handler, error) { return srv, nil })
+	brokerURL, stopBroker, err := serve("127.0.0.1:0", "broker", func(string) (http.Handler, error) { return srv, nil })
 	if err != nil {
 		return err
 	}
@@ -152,31 +152,4 @@ func runKeylessDemo(ctx context.Context, p *printer) error {
 	say("   refused: %s", be.Description)
 	say("Done: no Cloudflare secret was in either job; the broker's policy decided what each could get.")
 	return nil
-}
-
-// serveLocal serves the handler that mk makes for its own URL on a free
-// loopback port.
-func serveLocal(mk func(url string) (http.Handler, error)) (http.Handler, string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", nil, err
-	}
-	u := "http://" + ln.Addr().String()
-	h, err := mk(u)
-	if err != nil {
-		ln.Close()
-		return nil, "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	return h, u, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}, nil
 }

@@ -18,28 +18,44 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/emulator"
 )
 
-// serveEmulator starts a seeded emulator on addr and returns its API base
-// URL, what it was seeded with, and a stop function.
-func serveEmulator(addr string) (apiURL string, seeded emulator.Seeded, stop func(), err error) {
-	e := emulator.New()
-	seeded = emulator.Seed(e)
+// serve listens on addr and serves the handler mk makes for the URL it is
+// reached at (a local issuer must know its own URL before it serves); stop
+// shuts the server down. The emulator, the local issuer and the demo's
+// broker are served this one way.
+func serve(addr, what string, mk func(url string) (http.Handler, error)) (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", emulator.Seeded{}, nil, fmt.Errorf("emulator: %w", err)
+		return "", nil, fmt.Errorf("%s: %w", what, err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	url = "http://" + dialable(ln.Addr())
+	h, err := mk(url)
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = srv.Serve(ln) // returns http.ErrServerClosed on stop
 	}()
-	stop = func() {
+	return url, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		<-done
+	}, nil
+}
+
+// serveEmulator serves a seeded emulator on addr.
+func serveEmulator(addr string) (apiURL string, seeded emulator.Seeded, stop func(), err error) {
+	e := emulator.New()
+	seeded = emulator.Seed(e)
+	u, stop, err := serve(addr, "emulator", func(string) (http.Handler, error) { return e, nil })
+	if err != nil {
+		return "", emulator.Seeded{}, nil, err
 	}
-	return "http://" + dialable(ln.Addr()) + emulator.BasePath, seeded, stop, nil
+	return u + emulator.BasePath, seeded, stop, nil
 }
 
 // dialable is the address a client on this machine reaches a listener on:

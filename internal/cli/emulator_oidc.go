@@ -2,15 +2,12 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 )
@@ -68,28 +65,16 @@ func (o *oidcOptions) serveIssuer() (env [][2]string, stop func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	var iss *oidcissuer.Issuer
+	_, stop, err = serve(o.listen, "oidc issuer", func(u string) (http.Handler, error) {
+		var err error
+		iss, err = oidcissuer.New(u)
+		return iss, err
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("oidc issuer: %w", err)
-	}
-	iss, err := oidcissuer.New("http://" + dialable(ln.Addr()))
-	if err != nil {
-		ln.Close()
 		return nil, nil, err
 	}
 	job := iss.NewJob(claims)
-	srv := &http.Server{Handler: iss, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	stop = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}
 	// The job's variables (reference/oidc.md §1): ACTIONS_ID_TOKEN_REQUEST_TOKEN
 	// is the local issuer's own bearer and grants nothing elsewhere.
 	env = [][2]string{{"CF_EMULATOR_OIDC_ISSUER", iss.URL()}}
