@@ -803,16 +803,24 @@ func (l *loader) accounts(field string, n *yaml.Node) []string {
 			continue
 		}
 		got, err := token.ParseAccountIDs(s)
-		switch {
-		case err != nil:
-			l.add(item, f, "%s", inputProblem(err, accountsWant))
-		case len(got) != 1:
-			l.add(item, f, "holds %d account ids; write one per list item", len(got))
-		case !slices.Contains(ids, got[0]):
-			ids = append(ids, got[0])
-		}
+		ids = l.addOne(ids, item, f, got, err, accountsWant, "account ids")
 	}
 	return ids
+}
+
+// addOne adds to list, once, the one value that a list item parsed to with
+// the action's parser (got, err): a grant's list holds one value an item,
+// so that each line the loader names is one value.
+func (l *loader) addOne(list []string, item *yaml.Node, f string, got []string, err error, want, what string) []string {
+	switch {
+	case err != nil:
+		l.add(item, f, "%s", inputProblem(err, want))
+	case len(got) != 1:
+		l.add(item, f, "holds %d %s; write one per list item", len(got), what)
+	case !slices.Contains(list, got[0]):
+		list = append(list, got[0])
+	}
+	return list
 }
 
 func (l *loader) scopes(field string, n *yaml.Node) ([]token.Scope, []int) {
@@ -930,14 +938,7 @@ func (l *loader) allowedIPs(field string, n *yaml.Node) (cidrs []string, caller 
 			continue
 		}
 		got, _, err := token.ParseAllowedIPs(s)
-		switch {
-		case err != nil:
-			l.add(item, f, "%s", inputProblem(err, ipsWant))
-		case len(got) != 1:
-			l.add(item, f, "holds %d entries; write one per list item", len(got))
-		case !slices.Contains(cidrs, got[0]):
-			cidrs = append(cidrs, got[0])
-		}
+		cidrs = l.addOne(cidrs, item, f, got, err, ipsWant, "entries")
 	}
 	return cidrs, caller
 }

@@ -333,6 +333,7 @@ func TestParseFaults(t *testing.T) {
 		{"account id upper case", edit(map[int]string{16: "      account-ids: [0123456789ABCDEF0123456789ABCDEF]"}), []wantFault{{16, "rules[0].grant.account-ids[0]", "has upper-case letters"}}},
 		{"account id short", edit(map[int]string{16: "      account-ids: [\"0123\"]"}), []wantFault{{16, "rules[0].grant.account-ids[0]", `"0123" is not an account id`}}},
 		{"account ids in one item", edit(map[int]string{16: "      account-ids: [\"" + acctA + " " + acctB + "\"]"}), []wantFault{{16, "rules[0].grant.account-ids[0]", "holds 2 account ids"}}},
+		{"allowed ips in one item", edit(map[int]string{19: "      allowed-ips: [\"198.51.100.0/24, 203.0.113.0/24\"]"}), []wantFault{{19, "rules[0].grant.allowed-ips[0]", "holds 2 entries; write one per list item"}}},
 		{"account ids empty", edit(map[int]string{16: "      account-ids: []"}), []wantFault{{16, "rules[0].grant.account-ids", "is an empty list"}}},
 		{"account ids a string", edit(map[int]string{16: "      account-ids: " + acctA}), []wantFault{{16, "rules[0].grant.account-ids", "is a string; accepted: a list"}}},
 		{"scope name unquoted in block style", edit(map[int]string{17: "      scopes:\n        - Access: Apps and Policies"}), []wantFault{{18, "rules[0].grant.scopes[0]", `is a mapping: a scope name that holds ": " must be quoted`}}},
