@@ -64,6 +64,18 @@ func revision(m *manifests) (*run.RevisionSpec, *run.Container, error) {
 	return rs, rs.Containers[0], nil
 }
 
+// onRevision makes a check of the Cloud Run revision and its broker container; the check
+// fails as revision does when the service has no such container.
+func onRevision(check func(*run.RevisionSpec, *run.Container) error) func(*manifests) error {
+	return func(m *manifests) error {
+		rs, c, err := revision(m)
+		if err != nil {
+			return err
+		}
+		return check(rs, c)
+	}
+}
+
 // crContainer returns the broker container, for the mutations; the checks use revision.
 func crContainer(m *manifests) *run.Container { return m.cloudRun.Spec.Template.Spec.Containers[0] }
 
@@ -162,11 +174,7 @@ func cloudRunPromises() []promise {
 	return []promise{
 		{
 			name: "cloud run: the same command line as Kubernetes, the release image",
-			check: func(m *manifests) error {
-				_, c, err := revision(m)
-				if err != nil {
-					return err
-				}
+			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
 				if len(c.Command) > 0 {
 					return fmt.Errorf("cloud run: command %q replaces the image's entrypoint", c.Command)
 				}
@@ -178,7 +186,7 @@ func cloudRunPromises() []promise {
 					return fmt.Errorf("cloud run: image %q: want the release image through the ghcr remote repository", c.Image)
 				}
 				return checkImage(c.Image, name)
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"listen":      func(m *manifests) { crContainer(m).Args[2] = "--listen=127.0.0.1:8080" },
 				"token flag":  func(m *manifests) { crContainer(m).Args[3] = "--api-token=x" },
@@ -193,11 +201,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: the broker stops within the 10 s Cloud Run allows after SIGTERM",
-			check: func(m *manifests) error {
-				_, c, err := revision(m)
-				if err != nil {
-					return err
-				}
+			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
 				drain, err := drainOf(c.Args)
 				if err != nil {
 					return fmt.Errorf("cloud run: %w", err)
@@ -206,7 +210,7 @@ func cloudRunPromises() []promise {
 					return fmt.Errorf("cloud run: --drain %v: Cloud Run kills the instance %v after SIGTERM; a mint cut off then would leave its token", drain, cloudRunStopGrace)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"no drain":   func(m *manifests) { crContainer(m).Args = crContainer(m).Args[:4] },
 				"long drain": func(m *manifests) { crContainer(m).Args[4] = "--drain=10s" },
@@ -214,11 +218,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: traffic goes to the --listen port, as $PORT",
-			check: func(m *manifests) error {
-				_, c, err := revision(m)
-				if err != nil {
-					return err
-				}
+			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
 				listen, err := listenPort(c.Args)
 				if err != nil {
 					return err
@@ -235,7 +235,7 @@ func cloudRunPromises() []promise {
 					return fmt.Errorf("cloud run: port name %q, want http1", p.Name)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"container port": func(m *manifests) { crContainer(m).Ports[0].ContainerPort = 9090 },
 				"h2c":            func(m *manifests) { crContainer(m).Ports[0].Name = "h2c" },
@@ -244,16 +244,12 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: startup waits for /readyz, liveness is /healthz",
-			check: func(m *manifests) error {
-				_, c, err := revision(m)
-				if err != nil {
-					return err
-				}
+			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
 				if err := checkCRProbe("startup", c.StartupProbe, "/readyz", c); err != nil {
 					return err
 				}
 				return checkCRProbe("liveness", c.LivenessProbe, "/healthz", c)
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"startup path":  func(m *manifests) { crContainer(m).StartupProbe.HttpGet.Path = "/healthz" },
 				"no startup":    func(m *manifests) { crContainer(m).StartupProbe = nil },
@@ -266,11 +262,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: the parent token and the policy are read-only Secret Manager files at their flags",
-			check: func(m *manifests) error {
-				rs, c, err := revision(m)
-				if err != nil {
-					return err
-				}
+			check: onRevision(func(rs *run.RevisionSpec, c *run.Container) error {
 				seen := map[string]string{}
 				for _, flag := range []string{"api-token-file", "policy"} {
 					file, err := flagValue(c.Args, flag)
@@ -290,7 +282,7 @@ func cloudRunPromises() []promise {
 					seen[secret] = flag
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"writable token":  func(m *manifests) { crContainer(m).VolumeMounts[1].ReadOnly = false },
 				"writable policy": func(m *manifests) { crContainer(m).VolumeMounts[0].ReadOnly = false },
@@ -310,11 +302,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: no environment variable holds a token",
-			check: func(m *manifests) error {
-				_, c, err := revision(m)
-				if err != nil {
-					return err
-				}
+			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
 				if len(c.EnvFrom) > 0 {
 					return errors.New("cloud run: envFrom imports whole secrets into the environment")
 				}
@@ -330,7 +318,7 @@ func cloudRunPromises() []promise {
 					}
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"parent in env": func(m *manifests) {
 					crContainer(m).Env = append(crContainer(m).Env, &run.EnvVar{Name: "CF_SCOPED_TOKEN_API_TOKEN",
@@ -384,11 +372,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: 1 vCPU (Cloud Run's minimum for concurrency) and a memory limit",
-			check: func(m *manifests) error {
-				_, c, err := revision(m)
-				if err != nil {
-					return err
-				}
+			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
 				if c.Resources == nil {
 					return errors.New("cloud run: no resources")
 				}
@@ -400,7 +384,7 @@ func cloudRunPromises() []promise {
 					return fmt.Errorf("cloud run: memory limit %q: %w", c.Resources.Limits["memory"], err)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"half a cpu": func(m *manifests) { crContainer(m).Resources.Limits["cpu"] = "500m" },
 				"no memory":  func(m *manifests) { delete(crContainer(m).Resources.Limits, "memory") },

@@ -98,6 +98,18 @@ func broker(m *manifests) (*corev1.PodSpec, *corev1.Container, error) {
 	return pod, &pod.Containers[0], nil
 }
 
+// onBroker makes a check of the Deployment's pod and its broker container; the check fails
+// as broker does when the pod has no such container.
+func onBroker(check func(*corev1.PodSpec, *corev1.Container) error) func(*manifests) error {
+	return func(m *manifests) error {
+		pod, c, err := broker(m)
+		if err != nil {
+			return err
+		}
+		return check(pod, c)
+	}
+}
+
 // container returns the broker container, for the mutations; the checks use broker.
 func container(m *manifests) *corev1.Container { return &m.deployment.Spec.Template.Spec.Containers[0] }
 
@@ -373,13 +385,9 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the release image by tag or digest",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				return checkImage(c.Image, imageRepository)
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"another image": func(m *manifests) { container(m).Image = "ghcr.io/someone/cf-scoped-token:v1" },
 				"no tag":        func(m *manifests) { container(m).Image = imageRepository },
@@ -389,11 +397,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the broker's command line",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				if len(c.Command) > 0 {
 					return fmt.Errorf("deployment: command %q replaces the image's entrypoint", c.Command)
 				}
@@ -401,7 +405,7 @@ func kubernetesPromises() []promise {
 					return fmt.Errorf("deployment: args (-want +got):\n%s", diff)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"command":           func(m *manifests) { container(m).Command = []string{"/bin/sh", "-c"} },
 				"token as a flag":   func(m *manifests) { container(m).Args[3] = "--api-token=x" },
@@ -410,11 +414,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the named port is the --listen port",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				port, err := listenPort(c.Args)
 				if err != nil {
 					return err
@@ -427,7 +427,7 @@ func kubernetesPromises() []promise {
 					return fmt.Errorf("deployment: port %s is %d/%s, --listen says %d/TCP", p.Name, p.ContainerPort, p.Protocol, port)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"container port": func(m *manifests) { container(m).Ports[0].ContainerPort = 9090 },
 				"listen":         func(m *manifests) { container(m).Args[2] = "--listen=:9090" },
@@ -437,13 +437,9 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: readiness is GET /readyz on the named port",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				return checkProbe("readiness", c.ReadinessProbe, "/readyz", c)
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"path":           func(m *manifests) { container(m).ReadinessProbe.HTTPGet.Path = "/healthz" },
 				"numeric port":   func(m *manifests) { container(m).ReadinessProbe.HTTPGet.Port = intstr.FromInt32(8080) },
@@ -457,11 +453,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: liveness (and startup) is GET /healthz on the named port",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				if err := checkProbe("liveness", c.LivenessProbe, "/healthz", c); err != nil {
 					return err
 				}
@@ -469,7 +461,7 @@ func kubernetesPromises() []promise {
 					return checkProbe("startup", c.StartupProbe, "/healthz", c)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"path":         func(m *manifests) { container(m).LivenessProbe.HTTPGet.Path = "/readyz" },
 				"numeric port": func(m *manifests) { container(m).LivenessProbe.HTTPGet.Port = intstr.FromInt32(8080) },
@@ -524,11 +516,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: non-root, as 65532, seccomp RuntimeDefault, at pod and container level",
-			check: func(m *manifests) error {
-				pod, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(pod *corev1.PodSpec, c *corev1.Container) error {
 				ps, cs := pod.SecurityContext, c.SecurityContext
 				if ps == nil || cs == nil {
 					return errors.New("deployment: pod or container securityContext missing")
@@ -557,7 +545,7 @@ func kubernetesPromises() []promise {
 					return fmt.Errorf("deployment: pod fsGroup: want %d, the group that may read the mounted files", nonRootID)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"pod may run as root": func(m *manifests) { m.deployment.Spec.Template.Spec.SecurityContext.RunAsNonRoot = ptr(false) },
 				"no pod context":      func(m *manifests) { m.deployment.Spec.Template.Spec.SecurityContext = nil },
@@ -573,11 +561,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: read-only root file system, no privilege escalation, every capability dropped",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				cs := c.SecurityContext
 				switch {
 				case cs == nil:
@@ -594,7 +578,7 @@ func kubernetesPromises() []promise {
 					return fmt.Errorf("deployment: capabilities: adds %v", cs.Capabilities.Add)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"writable root":  func(m *manifests) { container(m).SecurityContext.ReadOnlyRootFilesystem = ptr(false) },
 				"root unset":     func(m *manifests) { container(m).SecurityContext.ReadOnlyRootFilesystem = nil },
@@ -628,13 +612,9 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: no environment variable holds a token",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				return checkEnv(c)
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"parent in env": func(m *manifests) {
 					container(m).Env = append(container(m).Env, corev1.EnvVar{Name: "CF_SCOPED_TOKEN_API_TOKEN", ValueFrom: &corev1.EnvVarSource{
@@ -659,11 +639,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: small resource requests and limits",
-			check: func(m *manifests) error {
-				_, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
 				r := c.Resources
 				for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 					req, okReq := r.Requests[name]
@@ -679,7 +655,7 @@ func kubernetesPromises() []promise {
 					return fmt.Errorf("deployment: memory limit %s: the broker is a few MB, keep it at most %s", lim.String(), maxMemoryLimit)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"no limits":         func(m *manifests) { container(m).Resources.Limits = nil },
 				"no memory request": func(m *manifests) { delete(container(m).Resources.Requests, corev1.ResourceMemory) },
@@ -690,11 +666,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the grace period covers the preStop wait and the broker's drain",
-			check: func(m *manifests) error {
-				pod, c, err := broker(m)
-				if err != nil {
-					return err
-				}
+			check: onBroker(func(pod *corev1.PodSpec, c *corev1.Container) error {
 				if pod.TerminationGracePeriodSeconds == nil {
 					return errors.New("deployment: terminationGracePeriodSeconds unset (Kubernetes' 30 s default)")
 				}
@@ -716,7 +688,7 @@ func kubernetesPromises() []promise {
 					return fmt.Errorf("deployment: terminationGracePeriodSeconds %v: want more than the preStop wait %v + the broker's --drain %v", grace, wait, drain)
 				}
 				return nil
-			},
+			}),
 			breaks: map[string]func(*manifests){
 				"default grace": func(m *manifests) { m.deployment.Spec.Template.Spec.TerminationGracePeriodSeconds = nil },
 				"short grace":   func(m *manifests) { m.deployment.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr[int64](12) },
