@@ -668,9 +668,7 @@ func ids(ts []token.Info) []string {
 // clean-up step to do.
 func TestMint_LostCreateRollRefused(t *testing.T) {
 	t.Parallel()
-	w := mustWorld(t)
-	rec := &ledgerLog{}
-	w.m.Record = rec.Record
+	w, rec := mustLedgerWorld(t)
 	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.LostResponse, Times: 1})
 	w.e.AddFault(emulator.Fault{Route: routeRoll, Kind: emulator.Status, Status: http.StatusForbidden, Times: 1})
 	_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
