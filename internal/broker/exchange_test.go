@@ -456,11 +456,23 @@ func TestCatalogueCached(t *testing.T) {
 // their kind of issuer.
 func TestExchangeOtherIssuers(t *testing.T) {
 	t.Parallel()
-	const grant = `    grant:
+	// oneRule is a policy whose one rule admits issuer's workloads by one
+	// claim and grants them Access read on the first account.
+	oneRule := func(issuer, rule, claim string) string {
+		return `audience: ` + brokertest.Audience + `
+issuers:
+  ` + issuer + `: %[1]s
+rules:
+  - name: ` + rule + `
+    issuer: ` + issuer + `
+    claims:
+      ` + claim + `
+    grant:
       account-ids: [%[2]s]
       scopes: [apps-and-policies:read]
       max-ttl: 1h
 `
+	}
 	cases := []struct {
 		name   string
 		policy string
@@ -469,16 +481,8 @@ func TestExchangeOtherIssuers(t *testing.T) {
 		want   broker.Entry // its issuer-specific fields
 	}{
 		{
-			name: "gitlab",
-			policy: `audience: ` + brokertest.Audience + `
-issuers:
-  gitlab-self: %[1]s
-rules:
-  - name: gitlab-deploy
-    issuer: gitlab-self
-    claims:
-      project_id: "42"
-` + grant,
+			name:   "gitlab",
+			policy: oneRule("gitlab-self", "gitlab-deploy", `project_id: "42"`),
 			// GitHub's claims are gone: only GitLab's name the run.
 			claims: map[string]any{"repository": nil, "repository_id": nil, "run_id": nil, "run_attempt": nil,
 				"sub": "project_path:acme/infra:ref_type:branch:ref:main", "project_path": "acme/infra", "project_id": "42",
@@ -488,16 +492,8 @@ rules:
 				Repository: "acme/infra", RepositoryID: "42", RunID: "1234"},
 		},
 		{
-			name: "generic",
-			policy: `audience: ` + brokertest.Audience + `
-issuers:
-  acme-idp: %[1]s
-rules:
-  - name: idp-deploy
-    issuer: acme-idp
-    claims:
-      sub: system:serviceaccount:ci:deployer
-` + grant,
+			name:   "generic",
+			policy: oneRule("acme-idp", "idp-deploy", "sub: system:serviceaccount:ci:deployer"),
 			// GitHub's claims are there, and mean nothing from this issuer.
 			claims: map[string]any{"sub": "system:serviceaccount:ci:deployer"},
 			prefix: "cf-scoped-token system:serviceaccount:ci:deployer ",
