@@ -30,10 +30,7 @@ func TestExchangeWholeGrant(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
 	before := time.Now()
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, nil)
 	if g.Rule != "access-deploy" || g.Owner != token.OwnerUser {
 		t.Errorf("rule %q owner %q, want access-deploy, user", g.Rule, g.Owner)
 	}
@@ -144,10 +141,7 @@ func TestExchangeNarrowed(t *testing.T) {
 func TestExchangeAccountOwnedCaller(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": "777"})), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, map[string]any{"repository_id": "777"})
 	if g.Rule != "account-owned" || g.Owner != token.OwnerAccount {
 		t.Errorf("rule %q owner %q", g.Rule, g.Owner)
 	}
@@ -438,9 +432,7 @@ func TestCatalogueCached(t *testing.T) {
 		t.Fatalf("Start fetched the user endpoint's catalogue %d times, want once", n)
 	}
 	for _, repo := range []string{repoID, repoID, "777", "777"} { // user-owned twice, account-owned twice
-		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": repo})), broker.ExchangeRequest{}); err != nil {
-			t.Fatal(err)
-		}
+		w.mustExchange(t, map[string]any{"repository_id": repo})
 	}
 	if n := len(w.e.RequestsTo(userRoute)); n != 1 {
 		t.Errorf("the user endpoint's catalogue fetched %d times in all, want only Start's", n)
@@ -504,10 +496,7 @@ rules:
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := mustWorld(t, withPolicy(tc.policy))
-			g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, tc.claims)), broker.ExchangeRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := w.mustExchange(t, tc.claims)
 			if !strings.HasPrefix(g.Name, tc.prefix) || len(g.Name) != len(tc.prefix)+28 {
 				t.Errorf("name %q, want %q and a 28-digit suffix", g.Name, tc.prefix)
 			}

@@ -184,6 +184,17 @@ func (w *world) jwt(tb testing.TB, claims map[string]any, opts ...oidcissuer.Sig
 	return oidcissuertest.Sign(tb, w.iss, brokertest.Audience, claims, opts...)
 }
 
+// mustExchange trades a token of the default job, with claims overridden,
+// for a grant with what the rule allows, and fails the test if it cannot.
+func (w *world) mustExchange(tb testing.TB, claims map[string]any) broker.Granted {
+	tb.Helper()
+	g, err := w.client.Exchange(tb.Context(), token.NewSecret(w.jwt(tb, claims)), broker.ExchangeRequest{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
 // answer is a raw HTTP answer.
 type answer struct {
 	status int
