@@ -624,19 +624,26 @@ func TestClient_CreateTokenRefused(t *testing.T) {
 	}
 }
 
+// cancelAt is a context of t's that ends once route has received n
+// requests: the moment the n-th is on the wire.
+func (w *world) cancelAt(t *testing.T, route string, n int) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for len(w.requests(route)) < n {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	return ctx
+}
+
 // TestClient_CreateTokenCancelled: a create whose context ends while the
 // server holds the request has an unknown outcome.
 func TestClient_CreateTokenCancelled(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
 	w.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Latency, Delay: time.Hour})
-	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		for len(w.requests("POST /user/tokens")) == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	ctx := w.cancelAt(t, "POST /user/tokens", 1)
 	start := time.Now()
 	_, err := w.client(w.seed.UserToken).CreateToken(ctx, token.Endpoint{}, childSpec("cancelled"))
 	if !errors.Is(err, token.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
@@ -665,13 +672,7 @@ func TestClient_CreateTokenCancelledAfterRateLimit(t *testing.T) {
 		w.e.AddFault(emulator.Fault{Route: route, Kind: emulator.Latency, Delay: time.Hour})
 		return w.waits.Sleep(ctx, d)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		for len(w.requests(route)) < 2 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	ctx := w.cancelAt(t, route, 2)
 	_, err := c.CreateToken(ctx, token.Endpoint{}, childSpec("cancelled after 429"))
 	if !errors.Is(err, token.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateToken = %v, want token.ErrOutcomeUnknown and context.Canceled", err)
