@@ -115,9 +115,7 @@ func benchWorld(b *testing.B, burst int) *world {
 	b.Cleanup(timed.Close)
 	w.timedURL = timed.URL
 	// Warm the keys and the catalogue.
-	if _, err := w.client.Exchange(b.Context(), token.NewSecret(w.jwt(b, nil)), broker.ExchangeRequest{}); err != nil {
-		b.Fatal(err)
-	}
+	w.mustExchange(b, nil)
 	return w
 }
 

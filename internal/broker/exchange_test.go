@@ -30,10 +30,7 @@ func TestExchangeWholeGrant(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
 	before := time.Now()
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, nil)
 	if g.Rule != "access-deploy" || g.Owner != token.OwnerUser {
 		t.Errorf("rule %q owner %q, want access-deploy, user", g.Rule, g.Owner)
 	}
@@ -144,10 +141,7 @@ func TestExchangeNarrowed(t *testing.T) {
 func TestExchangeAccountOwnedCaller(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": "777"})), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, map[string]any{"repository_id": "777"})
 	if g.Rule != "account-owned" || g.Owner != token.OwnerAccount {
 		t.Errorf("rule %q owner %q", g.Rule, g.Owner)
 	}
@@ -438,9 +432,7 @@ func TestCatalogueCached(t *testing.T) {
 		t.Fatalf("Start fetched the user endpoint's catalogue %d times, want once", n)
 	}
 	for _, repo := range []string{repoID, repoID, "777", "777"} { // user-owned twice, account-owned twice
-		if _, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": repo})), broker.ExchangeRequest{}); err != nil {
-			t.Fatal(err)
-		}
+		w.mustExchange(t, map[string]any{"repository_id": repo})
 	}
 	if n := len(w.e.RequestsTo(userRoute)); n != 1 {
 		t.Errorf("the user endpoint's catalogue fetched %d times in all, want only Start's", n)
@@ -456,11 +448,23 @@ func TestCatalogueCached(t *testing.T) {
 // their kind of issuer.
 func TestExchangeOtherIssuers(t *testing.T) {
 	t.Parallel()
-	const grant = `    grant:
+	// oneRule is a policy whose one rule admits issuer's workloads by one
+	// claim and grants them Access read on the first account.
+	oneRule := func(issuer, rule, claim string) string {
+		return `audience: ` + brokertest.Audience + `
+issuers:
+  ` + issuer + `: %[1]s
+rules:
+  - name: ` + rule + `
+    issuer: ` + issuer + `
+    claims:
+      ` + claim + `
+    grant:
       account-ids: [%[2]s]
       scopes: [apps-and-policies:read]
       max-ttl: 1h
 `
+	}
 	cases := []struct {
 		name   string
 		policy string
@@ -469,16 +473,8 @@ func TestExchangeOtherIssuers(t *testing.T) {
 		want   broker.Entry // its issuer-specific fields
 	}{
 		{
-			name: "gitlab",
-			policy: `audience: ` + brokertest.Audience + `
-issuers:
-  gitlab-self: %[1]s
-rules:
-  - name: gitlab-deploy
-    issuer: gitlab-self
-    claims:
-      project_id: "42"
-` + grant,
+			name:   "gitlab",
+			policy: oneRule("gitlab-self", "gitlab-deploy", `project_id: "42"`),
 			// GitHub's claims are gone: only GitLab's name the run.
 			claims: map[string]any{"repository": nil, "repository_id": nil, "run_id": nil, "run_attempt": nil,
 				"sub": "project_path:acme/infra:ref_type:branch:ref:main", "project_path": "acme/infra", "project_id": "42",
@@ -488,16 +484,8 @@ rules:
 				Repository: "acme/infra", RepositoryID: "42", RunID: "1234"},
 		},
 		{
-			name: "generic",
-			policy: `audience: ` + brokertest.Audience + `
-issuers:
-  acme-idp: %[1]s
-rules:
-  - name: idp-deploy
-    issuer: acme-idp
-    claims:
-      sub: system:serviceaccount:ci:deployer
-` + grant,
+			name:   "generic",
+			policy: oneRule("acme-idp", "idp-deploy", "sub: system:serviceaccount:ci:deployer"),
 			// GitHub's claims are there, and mean nothing from this issuer.
 			claims: map[string]any{"sub": "system:serviceaccount:ci:deployer"},
 			prefix: "cf-scoped-token system:serviceaccount:ci:deployer ",
@@ -508,10 +496,7 @@ rules:
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := mustWorld(t, withPolicy(tc.policy))
-			g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, tc.claims)), broker.ExchangeRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := w.mustExchange(t, tc.claims)
 			if !strings.HasPrefix(g.Name, tc.prefix) || len(g.Name) != len(tc.prefix)+28 {
 				t.Errorf("name %q, want %q and a 28-digit suffix", g.Name, tc.prefix)
 			}

@@ -80,10 +80,7 @@ func TestLostCreateAdopted(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
 	w.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.LostResponse, Times: 1})
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, nil)
 	kids := w.children()
 	if len(kids) != 1 || kids[0].ID != g.TokenID {
 		t.Fatalf("emulator holds %s, want the adopted token %s alone", shown(kids), g.TokenID)
@@ -108,9 +105,7 @@ func TestIssuerKeysUnavailable(t *testing.T) {
 	}
 
 	w2 := mustWorld(t)
-	if _, err := w2.client.Exchange(t.Context(), token.NewSecret(w2.jwt(t, nil)), broker.ExchangeRequest{}); err != nil {
-		t.Fatal(err)
-	}
+	w2.mustExchange(t, nil)
 	w2.iss.Fail(oidcissuer.RouteJWKS, http.StatusServiceUnavailable, 0)
 	w2.iss.Fail(oidcissuer.RouteDiscovery, http.StatusServiceUnavailable, 0)
 	if _, err := w2.client.Exchange(t.Context(), token.NewSecret(w2.jwt(t, nil)), broker.ExchangeRequest{}); err != nil {

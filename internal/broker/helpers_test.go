@@ -184,6 +184,17 @@ func (w *world) jwt(tb testing.TB, claims map[string]any, opts ...oidcissuer.Sig
 	return oidcissuertest.Sign(tb, w.iss, brokertest.Audience, claims, opts...)
 }
 
+// mustExchange trades a token of the default job, with claims overridden,
+// for a grant with what the rule allows, and fails the test if it cannot.
+func (w *world) mustExchange(tb testing.TB, claims map[string]any) broker.Granted {
+	tb.Helper()
+	g, err := w.client.Exchange(tb.Context(), token.NewSecret(w.jwt(tb, claims)), broker.ExchangeRequest{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
 // answer is a raw HTTP answer.
 type answer struct {
 	status int
@@ -282,48 +293,36 @@ func (f *faultyAPI) hit(method string) (apiFault, bool) {
 	return apiFault{}, false
 }
 
-func (f *faultyAPI) GetToken(ctx context.Context, ep token.Endpoint, id string) (token.Info, error) {
-	af, ok := f.hit("GetToken")
+// faulted is a call of method through f: without a fault it is the real
+// call; a fault's error stands in for its answer, after the real call when
+// the fault's call was made.
+func faulted[T any](f *faultyAPI, method string, call func() (T, error)) (T, error) {
+	af, ok := f.hit(method)
 	if !ok || af.made {
-		got, err := f.API.GetToken(ctx, ep, id)
+		got, err := call()
 		if !ok {
 			return got, err
 		}
 	}
-	return token.Info{}, af.err
+	var zero T
+	return zero, af.err
+}
+
+func (f *faultyAPI) GetToken(ctx context.Context, ep token.Endpoint, id string) (token.Info, error) {
+	return faulted(f, "GetToken", func() (token.Info, error) { return f.API.GetToken(ctx, ep, id) })
 }
 
 func (f *faultyAPI) ListTokens(ctx context.Context, ep token.Endpoint) ([]token.Info, error) {
-	af, ok := f.hit("ListTokens")
-	if !ok || af.made {
-		got, err := f.API.ListTokens(ctx, ep)
-		if !ok {
-			return got, err
-		}
-	}
-	return nil, af.err
+	return faulted(f, "ListTokens", func() ([]token.Info, error) { return f.API.ListTokens(ctx, ep) })
 }
 
 func (f *faultyAPI) DeleteToken(ctx context.Context, ep token.Endpoint, id string) error {
-	af, ok := f.hit("DeleteToken")
-	if !ok || af.made {
-		err := f.API.DeleteToken(ctx, ep, id)
-		if !ok {
-			return err
-		}
-	}
-	return af.err
+	_, err := faulted(f, "DeleteToken", func() (struct{}, error) { return struct{}{}, f.API.DeleteToken(ctx, ep, id) })
+	return err
 }
 
 func (f *faultyAPI) VerifyToken(ctx context.Context, ep token.Endpoint, secret token.Secret) (token.Info, error) {
-	af, ok := f.hit("VerifyToken")
-	if !ok || af.made {
-		got, err := f.API.VerifyToken(ctx, ep, secret)
-		if !ok {
-			return got, err
-		}
-	}
-	return token.Info{}, af.err
+	return faulted(f, "VerifyToken", func() (token.Info, error) { return f.API.VerifyToken(ctx, ep, secret) })
 }
 
 // withoutToken is an answer's body for a failure message: a success

@@ -27,10 +27,7 @@ func TestRevokeOwnToken(t *testing.T) {
 	t.Parallel()
 	for _, repo := range []string{repoID, "777"} { // user-owned, account-owned
 		w := mustWorld(t)
-		g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": repo})), broker.ExchangeRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := w.mustExchange(t, map[string]any{"repository_id": repo})
 		if err := w.client.Revoke(t.Context(), g.Token); err != nil {
 			t.Fatalf("%s: revoke: %v", g.Owner, err)
 		}
@@ -113,14 +110,11 @@ func TestRevokeOnlyOwnTokens(t *testing.T) {
 func TestRevokeCloudflareFails(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, nil)
 	w.e.AddFault(emulator.Fault{Route: "DELETE /user/tokens/{token_id}", Kind: emulator.Status, Status: 500})
 	w.e.AddFault(emulator.Fault{Route: "GET /user/tokens/{token_id}", Kind: emulator.Status, Status: 500, Times: 1})
 	w.client.Retry.Attempts = 1
-	err = w.client.Revoke(t.Context(), g.Token)
+	err := w.client.Revoke(t.Context(), g.Token)
 	var be *broker.Error
 	if !errors.As(err, &be) || be.Status != 503 || be.Code != broker.TemporarilyUnavailable || be.RetryAfter <= 0 {
 		t.Fatalf("revoke while Cloudflare fails: %v, want 503 with Retry-After", err)
@@ -140,17 +134,11 @@ func TestRevokeCloudflareFails(t *testing.T) {
 func TestRevokeAccountParent(t *testing.T) {
 	t.Parallel()
 	users := mustWorld(t) // a broker with the user parent, to make a user-owned token
-	userOwned, err := users.client.Exchange(t.Context(), token.NewSecret(users.jwt(t, nil)), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	userOwned := users.mustExchange(t, nil)
 	accountOnly := testPolicy[:strings.Index(testPolicy, "  - name: access-deploy")] + testPolicy[strings.Index(testPolicy, "  - name: account-owned"):]
 	w := mustWorldOn(t, users, users.seeded.AccountToken, withPolicy(accountOnly))
 	w.client.Retry.Attempts = 1
-	mine, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, map[string]any{"repository_id": "777"})), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mine := w.mustExchange(t, map[string]any{"repository_id": "777"})
 	if err := w.client.Revoke(t.Context(), userOwned.Token); err != nil {
 		t.Errorf("revoke a user-owned token at the account parent's broker: %v, want 200", err)
 	}
@@ -182,10 +170,7 @@ func TestRevokeUnreadable(t *testing.T) {
 	t.Parallel()
 	refused := fmt.Errorf("GET token: %w", token.ErrForbidden)
 	w := mustWorld(t, withFaults(map[string][]apiFault{"GetToken": {{call: 1, err: refused}}}))
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, nil)), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, nil)
 	if err := w.client.Revoke(t.Context(), g.Token); err != nil {
 		t.Errorf("revoke a token the parent may not read: %v, want 200", err)
 	}

@@ -202,10 +202,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		"environment": "production",
 	}
 	var answers []string
-	g, err := w.client.Exchange(t.Context(), token.NewSecret(w.jwt(t, claims)), broker.ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.mustExchange(t, claims)
 	// Refusals that quote request values.
 	for _, f := range []func() answer{
 		func() answer {

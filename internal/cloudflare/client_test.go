@@ -22,13 +22,16 @@ import (
 // tokenID is the id every fake handler is asked about.
 const tokenID = "ed17574386854bf78a67040be0a770b0"
 
-// calls are the client's methods, each aimed at the fake's user endpoints,
-// so a property can be checked for every one of them.
-var calls = []struct {
+// callCase is one of the client's methods, aimed at the fake's user endpoints.
+type callCase struct {
 	name, method, path string
 	idempotent         bool
 	call               func(ctx context.Context, c *Client) error
-}{
+}
+
+// calls are the client's methods, each aimed at the fake's user endpoints,
+// so a property can be checked for every one of them.
+var calls = []callCase{
 	{"PermissionGroups", "GET", "/user/tokens/permission_groups", true, func(ctx context.Context, c *Client) error {
 		_, err := c.PermissionGroups(ctx, token.Endpoint{})
 		return err
@@ -60,6 +63,19 @@ var calls = []struct {
 		_, err := c.RollToken(ctx, token.Endpoint{}, tokenID)
 		return err
 	}},
+}
+
+// forEachCall runs test in parallel on each of the client's methods, each
+// with a fake of its own.
+func forEachCall(t *testing.T, test func(t *testing.T, f *fake, call callCase)) {
+	t.Helper()
+	t.Parallel()
+	for _, call := range calls {
+		t.Run(call.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, mustFake(t), call)
+		})
+	}
 }
 
 // TestClient_Unconfigured: a client missing its base URL, its HTTP client or
@@ -139,30 +155,25 @@ func TestAPIError_SeveralErrors(t *testing.T) {
 // TestAPIError_ResultNull: the failure envelope (success false, result null)
 // on every method becomes an *APIError carrying Cloudflare's codes.
 func TestAPIError_ResultNull(t *testing.T) {
-	t.Parallel()
-	for _, call := range calls {
-		t.Run(call.name, func(t *testing.T) {
-			t.Parallel()
-			f := mustFake(t)
-			f.handle(call.method, call.path, reply(t, http.StatusForbidden, "result_null.json"))
-			err := call.call(t.Context(), f.client)
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) {
-				t.Fatalf("error %v, want *APIError", err)
-			}
-			want := &APIError{Method: call.method, Path: strings.TrimPrefix(call.path, "/"), Status: 403,
-				Errors: []Message{{Code: 10000, Message: "Authentication error"}}}
-			if diff := cmp.Diff(want, apiErr); diff != "" {
-				t.Errorf("APIError (-want +got):\n%s", diff)
-			}
-			if errors.Is(err, token.ErrOutcomeUnknown) || errors.Is(err, token.ErrNotFound) {
-				t.Errorf("a 403 matches a sentinel: %v", err)
-			}
-			if n := f.hits.Load(); n != 1 {
-				t.Errorf("%d requests, want 1 (a 403 is not retried)", n)
-			}
-		})
-	}
+	forEachCall(t, func(t *testing.T, f *fake, call callCase) {
+		f.handle(call.method, call.path, reply(t, http.StatusForbidden, "result_null.json"))
+		err := call.call(t.Context(), f.client)
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("error %v, want *APIError", err)
+		}
+		want := &APIError{Method: call.method, Path: strings.TrimPrefix(call.path, "/"), Status: 403,
+			Errors: []Message{{Code: 10000, Message: "Authentication error"}}}
+		if diff := cmp.Diff(want, apiErr); diff != "" {
+			t.Errorf("APIError (-want +got):\n%s", diff)
+		}
+		if errors.Is(err, token.ErrOutcomeUnknown) || errors.Is(err, token.ErrNotFound) {
+			t.Errorf("a 403 matches a sentinel: %v", err)
+		}
+		if n := f.hits.Load(); n != 1 {
+			t.Errorf("%d requests, want 1 (a 403 is not retried)", n)
+		}
+	})
 }
 
 // TestClient_SuccessResultNull: a 2xx whose result is null has not told us
@@ -193,32 +204,27 @@ func TestClient_SuccessResultNull(t *testing.T) {
 // TestClient_BadGateway: a proxy's HTML 502 page is still an *APIError with
 // its status, and the idempotent calls retry it up to Attempts.
 func TestClient_BadGateway(t *testing.T) {
-	t.Parallel()
-	for _, call := range calls {
-		t.Run(call.name, func(t *testing.T) {
-			t.Parallel()
-			f := mustFake(t)
-			f.handle(call.method, call.path, reply(t, http.StatusBadGateway, "bad_gateway.html"))
-			err := call.call(t.Context(), f.client)
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadGateway || len(apiErr.Errors) != 0 {
-				t.Fatalf("error %v, want *APIError with status 502 and no codes", err)
+	forEachCall(t, func(t *testing.T, f *fake, call callCase) {
+		f.handle(call.method, call.path, reply(t, http.StatusBadGateway, "bad_gateway.html"))
+		err := call.call(t.Context(), f.client)
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadGateway || len(apiErr.Errors) != 0 {
+			t.Fatalf("error %v, want *APIError with status 502 and no codes", err)
+		}
+		wantHits, wantWaits := int64(4), backoffs4
+		if !call.idempotent {
+			wantHits, wantWaits = 1, nil
+			if !errors.Is(err, token.ErrOutcomeUnknown) {
+				t.Errorf("CreateToken after a 502 = %v, want token.ErrOutcomeUnknown", err)
 			}
-			wantHits, wantWaits := int64(4), backoffs4
-			if !call.idempotent {
-				wantHits, wantWaits = 1, nil
-				if !errors.Is(err, token.ErrOutcomeUnknown) {
-					t.Errorf("CreateToken after a 502 = %v, want token.ErrOutcomeUnknown", err)
-				}
-			}
-			if n := f.hits.Load(); n != wantHits {
-				t.Errorf("%d requests, want %d", n, wantHits)
-			}
-			if diff := cmp.Diff(wantWaits, f.waits.All()); diff != "" {
-				t.Errorf("backoffs (-want +got):\n%s", diff)
-			}
-		})
-	}
+		}
+		if n := f.hits.Load(); n != wantHits {
+			t.Errorf("%d requests, want %d", n, wantHits)
+		}
+		if diff := cmp.Diff(wantWaits, f.waits.All()); diff != "" {
+			t.Errorf("backoffs (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestClient_RetryThenSucceed: one 502 page, then the answer.
@@ -263,10 +269,8 @@ func TestClient_RetryAfter(t *testing.T) {
 		{"seconds past the bound", "9223372036", 10 * time.Second, retry.MaxAfter * 5 / 4},
 		{"HTTP date past the bound", "Fri, 31 Dec 9999 23:59:59 GMT", 10 * time.Second, retry.MaxAfter * 5 / 4},
 	} {
-		for _, call := range calls {
-			t.Run(tc.name+"/"+call.name, func(t *testing.T) {
-				t.Parallel()
-				f := mustFake(t)
+		t.Run(tc.name, func(t *testing.T) {
+			forEachCall(t, func(t *testing.T, f *fake, call callCase) {
 				f.client.Retry.Max = tc.max
 				f.client.Now = func() time.Time { return t0 }
 				f.handle(call.method, call.path, sequence(
@@ -283,7 +287,7 @@ func TestClient_RetryAfter(t *testing.T) {
 					t.Errorf("%d requests, want 2", n)
 				}
 			})
-		}
+		})
 	}
 }
 
@@ -364,10 +368,8 @@ func TestRateLimitError(t *testing.T) {
 func TestClient_RetryByStatus(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{400, 401, 403, 404, 405, 410, 412, 422, 408, 409, 500, 501, 502, 503, 504, 520, 522} {
-		for _, call := range calls {
-			t.Run(strconv.Itoa(status)+"/"+call.name, func(t *testing.T) {
-				t.Parallel()
-				f := mustFake(t)
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			forEachCall(t, func(t *testing.T, f *fake, call callCase) {
 				f.handle(call.method, call.path, reply(t, status, "internal_error.json"))
 				err := call.call(t.Context(), f.client)
 				var apiErr *APIError
@@ -389,7 +391,7 @@ func TestClient_RetryByStatus(t *testing.T) {
 					t.Errorf("CreateToken after %d: ErrOutcomeUnknown = %v, want %v", status, !(status >= 500), status >= 500)
 				}
 			})
-		}
+		})
 	}
 }
 
@@ -435,10 +437,8 @@ func TestClient_TransportErrorsRetried(t *testing.T) {
 func TestClient_Redirect(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{301, 302, 303, 307, 308} {
-		for _, call := range calls {
-			t.Run(strconv.Itoa(status)+"/"+call.name, func(t *testing.T) {
-				t.Parallel()
-				f := mustFake(t)
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			forEachCall(t, func(t *testing.T, f *fake, call callCase) {
 				other := httptest404(t)
 				var local atomic.Int64
 				f.mux.HandleFunc("/elsewhere/", func(w http.ResponseWriter, _ *http.Request) { local.Add(1) })
@@ -462,7 +462,7 @@ func TestClient_Redirect(t *testing.T) {
 					t.Errorf("%d requests, want 2 (one per call)", n)
 				}
 			})
-		}
+		})
 	}
 	t.Run("RunnerIP", func(t *testing.T) {
 		t.Parallel()
@@ -544,91 +544,81 @@ func TestClient_LargeErrorBody(t *testing.T) {
 // TestAPIError_NoSecrets: an error names method, path, status and codes and
 // nothing that came in a header, in either direction.
 func TestAPIError_NoSecrets(t *testing.T) {
-	t.Parallel()
-	for _, call := range calls {
-		t.Run(call.name, func(t *testing.T) {
-			t.Parallel()
-			f := mustFake(t)
-			var debug []string
-			var mu sync.Mutex
-			f.client.UserAgent = "cf-scoped-token/test-agent"
-			f.client.Debugf = func(format string, args ...any) {
-				mu.Lock()
-				defer mu.Unlock()
-				debug = append(debug, fmt.Sprintf(format, args...))
-			}
-			f.handle(call.method, call.path, reply(t, http.StatusForbidden, "errors_several.json",
-				"Cf-Ray", "8badf00d-RAYSECRET", "Set-Cookie", "__cf_bm=COOKIESECRET", "Www-Authenticate", "Bearer realm=REALMSECRET"))
-			err := call.call(t.Context(), f.client)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			msg := err.Error()
-			for _, s := range []string{call.method, strings.TrimPrefix(call.path, "/"), "403", "code 1001", "code 9109"} {
-				if !strings.Contains(msg, s) {
-					t.Errorf("error %q lacks %q", msg, s)
-				}
-			}
+	forEachCall(t, func(t *testing.T, f *fake, call callCase) {
+		var debug []string
+		var mu sync.Mutex
+		f.client.UserAgent = "cf-scoped-token/test-agent"
+		f.client.Debugf = func(format string, args ...any) {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, text := range append([]string{msg, fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)}, debug...) {
-				for _, leak := range []string{parentValue, "Bearer", "Authorization", "test-agent", "RAYSECRET", "COOKIESECRET", "REALMSECRET", "include_expired"} {
-					if strings.Contains(text, leak) {
-						t.Errorf("%q appears in %q", leak, text)
-					}
+			debug = append(debug, fmt.Sprintf(format, args...))
+		}
+		f.handle(call.method, call.path, reply(t, http.StatusForbidden, "errors_several.json",
+			"Cf-Ray", "8badf00d-RAYSECRET", "Set-Cookie", "__cf_bm=COOKIESECRET", "Www-Authenticate", "Bearer realm=REALMSECRET"))
+		err := call.call(t.Context(), f.client)
+		if err == nil {
+			t.Fatal("no error")
+		}
+		msg := err.Error()
+		for _, s := range []string{call.method, strings.TrimPrefix(call.path, "/"), "403", "code 1001", "code 9109"} {
+			if !strings.Contains(msg, s) {
+				t.Errorf("error %q lacks %q", msg, s)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, text := range append([]string{msg, fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)}, debug...) {
+			for _, leak := range []string{parentValue, "Bearer", "Authorization", "test-agent", "RAYSECRET", "COOKIESECRET", "REALMSECRET", "include_expired"} {
+				if strings.Contains(text, leak) {
+					t.Errorf("%q appears in %q", leak, text)
 				}
 			}
-			if len(debug) == 0 {
-				t.Error("Debugf was never called")
-			}
-		})
-	}
+		}
+		if len(debug) == 0 {
+			t.Error("Debugf was never called")
+		}
+	})
 }
 
 // TestClient_CancelStopsBackoff: a cancelled context ends the real backoff
 // sleep at once, with no further request.
 func TestClient_CancelStopsBackoff(t *testing.T) {
-	t.Parallel()
-	for _, call := range calls {
-		t.Run(call.name, func(t *testing.T) {
-			t.Parallel()
-			f := mustFake(t)
-			// The package's real sleep, with a backoff no test could sit
-			// out; the test cancels once the client is waiting in it.
-			entered := make(chan time.Duration, 1)
-			f.client.Retry = retry.Policy{Attempts: 5, Base: time.Hour, Max: time.Hour, Jitter: func() float64 { return 1 },
-				Sleep: func(ctx context.Context, d time.Duration) error {
-					entered <- d
-					return retry.Sleep(ctx, d)
-				}}
-			ctx, cancel := context.WithCancel(t.Context())
-			go func() {
-				if d := <-entered; d != 45*time.Minute {
-					t.Errorf("backoff %s, want the Retry-After of 30m spread by half of itself", d)
-				}
-				cancel()
-			}()
-			f.handle(call.method, call.path, reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "1800"))
-			start := time.Now()
-			err := call.call(ctx, f.client)
-			if d := time.Since(start); d > 10*time.Second {
-				t.Errorf("the call returned %s after cancellation", d)
+	forEachCall(t, func(t *testing.T, f *fake, call callCase) {
+		// The package's real sleep, with a backoff no test could sit
+		// out; the test cancels once the client is waiting in it.
+		entered := make(chan time.Duration, 1)
+		f.client.Retry = retry.Policy{Attempts: 5, Base: time.Hour, Max: time.Hour, Jitter: func() float64 { return 1 },
+			Sleep: func(ctx context.Context, d time.Duration) error {
+				entered <- d
+				return retry.Sleep(ctx, d)
+			}}
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			if d := <-entered; d != 45*time.Minute {
+				t.Errorf("backoff %s, want the Retry-After of 30m spread by half of itself", d)
 			}
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("error %v, want context.Canceled", err)
-			}
-			var rl *RateLimitError
-			if !errors.As(err, &rl) {
-				t.Errorf("error %v does not keep the 429 that caused the wait", err)
-			}
-			if errors.Is(err, token.ErrOutcomeUnknown) {
-				t.Errorf("a create refused with 429 has a known outcome: %v", err)
-			}
-			if n := f.hits.Load(); n != 1 {
-				t.Errorf("%d requests, want 1", n)
-			}
-		})
-	}
+			cancel()
+		}()
+		f.handle(call.method, call.path, reply(t, http.StatusTooManyRequests, "rate_limited.json", "Retry-After", "1800"))
+		start := time.Now()
+		err := call.call(ctx, f.client)
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("the call returned %s after cancellation", d)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want context.Canceled", err)
+		}
+		var rl *RateLimitError
+		if !errors.As(err, &rl) {
+			t.Errorf("error %v does not keep the 429 that caused the wait", err)
+		}
+		if errors.Is(err, token.ErrOutcomeUnknown) {
+			t.Errorf("a create refused with 429 has a known outcome: %v", err)
+		}
+		if n := f.hits.Load(); n != 1 {
+			t.Errorf("%d requests, want 1", n)
+		}
+	})
 }
 
 // TestClient_BasePath: requests go below the base path, with or without a

@@ -62,18 +62,23 @@ func FuzzAnswers(f *testing.F) {
 				t.Fatalf("%s: the error carries a control character: %q", what, err)
 			}
 		}
+		// hexID fails the test on an id no real answer holds.
+		hexID := func(what, kind, id string) {
+			t.Helper()
+			if !token.IsHexID(id) {
+				t.Fatalf("%s returned the %s id %q", what, kind, id)
+			}
+		}
 		// shaped fails the test on an account or group id no real answer holds.
 		shaped := func(what string, i token.Info) {
 			t.Helper()
 			for _, a := range i.AccountIDs {
-				if a != "*" && !token.IsHexID(a) {
-					t.Fatalf("%s returned the account id %q", what, a)
+				if a != "*" {
+					hexID(what, "account", a)
 				}
 			}
 			for _, g := range i.Groups {
-				if !token.IsHexID(g.ID) {
-					t.Fatalf("%s returned the permission group id %q", what, g.ID)
-				}
+				hexID(what, "permission group", g.ID)
 			}
 		}
 		created, err := c.CreateToken(ctx, token.Endpoint{}, token.Spec{Name: "cf-scoped-token fuzz",
@@ -95,17 +100,13 @@ func FuzzAnswers(f *testing.F) {
 		list, err := c.ListTokens(ctx, token.Endpoint{})
 		check("list", err)
 		for _, i := range list {
-			if !token.IsHexID(i.ID) {
-				t.Fatalf("list returned the id %q", i.ID)
-			}
+			hexID("list", "token", i.ID)
 			shaped("list", i)
 		}
 		groups, err := c.PermissionGroups(ctx, token.Endpoint{})
 		check("permission groups", err)
 		for _, g := range groups {
-			if !token.IsHexID(g.ID) {
-				t.Fatalf("permission groups returned the id %q", g.ID)
-			}
+			hexID("permission groups", "permission group", g.ID)
 		}
 	})
 }

@@ -18,14 +18,31 @@ import (
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
 
-// endpoints are the two families of token endpoints every test runs on.
-var endpoints = []struct {
+// endpointCase is one family of token endpoints.
+type endpointCase struct {
 	name string
 	ep   token.Endpoint
 	base string // route prefix, as in emulator.Request.Route
-}{
+}
+
+// endpoints are the two families of token endpoints every test runs on.
+var endpoints = []endpointCase{
 	{"user", token.Endpoint{}, "/user/tokens"},
 	{"account", token.Endpoint{AccountID: emulator.SeedAccount1}, "/accounts/{account_id}/tokens"},
+}
+
+// forEachEndpoint runs test in parallel on each family of endpoints, each
+// in a world of its own, with a client acting as that endpoint's parent.
+func forEachEndpoint(t *testing.T, test func(t *testing.T, w *world, c *Client, tc endpointCase)) {
+	t.Helper()
+	t.Parallel()
+	for _, tc := range endpoints {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := mustWorld(t)
+			test(t, w, w.client(w.parent(tc.ep)), tc)
+		})
+	}
 }
 
 // parent returns the seeded parent token that manages ep's tokens.
@@ -61,69 +78,64 @@ func (w *world) issue(ep token.Endpoint, spec emulator.TokenSpec) (id, value str
 }
 
 func TestClient_PermissionGroups(t *testing.T) {
-	t.Parallel()
-	for _, tc := range endpoints {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := mustWorld(t)
-			got, err := w.client(w.parent(tc.ep)).PermissionGroups(t.Context(), tc.ep)
-			if err != nil {
-				t.Fatal(err)
-			}
+	forEachEndpoint(t, func(t *testing.T, w *world, c *Client, tc endpointCase) {
+		got, err := c.PermissionGroups(t.Context(), tc.ep)
+		if err != nil {
+			t.Fatal(err)
+		}
 
-			// The whole list as the API sent it, read here without the SDK.
-			path := w.api + "/user/tokens/permission_groups"
-			if tc.ep.IsAccount() {
-				path = w.api + "/accounts/" + tc.ep.AccountID + "/tokens/permission_groups"
-			}
-			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
-			req.Header.Set("Authorization", "Bearer "+w.parent(tc.ep))
-			res, err := w.srv.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			var env struct {
-				Result []struct {
-					ID     string   `json:"id"`
-					Name   string   `json:"name"`
-					Scopes []string `json:"scopes"`
-				} `json:"result"`
-			}
-			if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
-				t.Fatal(err)
-			}
-			var want []token.PermissionGroup
-			for _, g := range env.Result {
-				want = append(want, token.PermissionGroup{ID: g.ID, Name: g.Name, Scopes: g.Scopes})
-			}
-			if len(want) < 10 {
-				t.Fatalf("the emulator listed only %d groups", len(want))
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("PermissionGroups (-want +got):\n%s", diff)
-			}
+		// The whole list as the API sent it, read here without the SDK.
+		path := w.api + "/user/tokens/permission_groups"
+		if tc.ep.IsAccount() {
+			path = w.api + "/accounts/" + tc.ep.AccountID + "/tokens/permission_groups"
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+w.parent(tc.ep))
+		res, err := w.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var env struct {
+			Result []struct {
+				ID     string   `json:"id"`
+				Name   string   `json:"name"`
+				Scopes []string `json:"scopes"`
+			} `json:"result"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
+			t.Fatal(err)
+		}
+		var want []token.PermissionGroup
+		for _, g := range env.Result {
+			want = append(want, token.PermissionGroup{ID: g.ID, Name: g.Name, Scopes: g.Scopes})
+		}
+		if len(want) < 10 {
+			t.Fatalf("the emulator listed only %d groups", len(want))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("PermissionGroups (-want +got):\n%s", diff)
+		}
 
-			// Both Access twins come through with their own scopes; the user
-			// scope only on the user endpoint.
-			byID := map[string]token.PermissionGroup{}
-			for _, g := range got {
-				byID[g.ID] = g
-			}
-			if g := byID[gAppsRead]; g.Name != "Access: Apps and Policies Read" || !cmp.Equal(g.Scopes, []string{token.AccountScope}) {
-				t.Errorf("group %s = %+v, want account-scoped Access: Apps and Policies Read", gAppsRead, g)
-			}
-			if g := byID[gAppsReadZone]; g.Name != "Access: Apps and Policies Read" || !cmp.Equal(g.Scopes, []string{"com.cloudflare.api.account.zone"}) {
-				t.Errorf("group %s = %+v, want zone-scoped Access: Apps and Policies Read", gAppsReadZone, g)
-			}
-			if _, ok := byID[gAPITokensWrite]; ok != !tc.ep.IsAccount() {
-				t.Errorf("user-scoped API Tokens Write listed: %v, want %v", ok, !tc.ep.IsAccount())
-			}
-			if n := len(w.requests("GET " + tc.base + "/permission_groups")); n != 2 {
-				t.Errorf("%d permission-group requests, want 2 (the client's and the test's)", n)
-			}
-		})
-	}
+		// Both Access twins come through with their own scopes; the user
+		// scope only on the user endpoint.
+		byID := map[string]token.PermissionGroup{}
+		for _, g := range got {
+			byID[g.ID] = g
+		}
+		if g := byID[gAppsRead]; g.Name != "Access: Apps and Policies Read" || !cmp.Equal(g.Scopes, []string{token.AccountScope}) {
+			t.Errorf("group %s = %+v, want account-scoped Access: Apps and Policies Read", gAppsRead, g)
+		}
+		if g := byID[gAppsReadZone]; g.Name != "Access: Apps and Policies Read" || !cmp.Equal(g.Scopes, []string{"com.cloudflare.api.account.zone"}) {
+			t.Errorf("group %s = %+v, want zone-scoped Access: Apps and Policies Read", gAppsReadZone, g)
+		}
+		if _, ok := byID[gAPITokensWrite]; ok != !tc.ep.IsAccount() {
+			t.Errorf("user-scoped API Tokens Write listed: %v, want %v", ok, !tc.ep.IsAccount())
+		}
+		if n := len(w.requests("GET " + tc.base + "/permission_groups")); n != 2 {
+			t.Errorf("%d permission-group requests, want 2 (the client's and the test's)", n)
+		}
+	})
 }
 
 func TestClient_CreateToken(t *testing.T) {
@@ -241,43 +253,37 @@ func TestClient_CreateToken(t *testing.T) {
 }
 
 func TestClient_GetToken(t *testing.T) {
-	t.Parallel()
-	for _, tc := range endpoints {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := mustWorld(t)
-			c := w.client(w.parent(tc.ep))
-			exp := t0.Add(2 * time.Hour)
-			id, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "live", ExpiresOn: exp})
-			oldID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "old", ExpiresOn: t0.Add(-time.Minute)})
-			foreverID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "forever"})
+	forEachEndpoint(t, func(t *testing.T, w *world, c *Client, tc endpointCase) {
+		exp := t0.Add(2 * time.Hour)
+		id, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "live", ExpiresOn: exp})
+		oldID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "old", ExpiresOn: t0.Add(-time.Minute)})
+		foreverID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "forever"})
 
-			accounts := []string{emulator.SeedAccount1}
-			groups := []token.PermissionGroup{{ID: gAppsRead, Name: "Access: Apps and Policies Read"}}
-			for _, want := range []token.Info{
-				{ID: id, Name: "live", Status: "active", IssuedOn: t0, ExpiresOn: exp, AccountIDs: accounts, Groups: groups},
-				{ID: oldID, Name: "old", Status: "expired", IssuedOn: t0, ExpiresOn: t0.Add(-time.Minute), AccountIDs: accounts, Groups: groups},
-				{ID: foreverID, Name: "forever", Status: "active", IssuedOn: t0, AccountIDs: accounts, Groups: groups},
-			} {
-				got, err := c.GetToken(t.Context(), tc.ep, want.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("GetToken(%s) (-want +got):\n%s", want.Name, diff)
-				}
+		accounts := []string{emulator.SeedAccount1}
+		groups := []token.PermissionGroup{{ID: gAppsRead, Name: "Access: Apps and Policies Read"}}
+		for _, want := range []token.Info{
+			{ID: id, Name: "live", Status: "active", IssuedOn: t0, ExpiresOn: exp, AccountIDs: accounts, Groups: groups},
+			{ID: oldID, Name: "old", Status: "expired", IssuedOn: t0, ExpiresOn: t0.Add(-time.Minute), AccountIDs: accounts, Groups: groups},
+			{ID: foreverID, Name: "forever", Status: "active", IssuedOn: t0, AccountIDs: accounts, Groups: groups},
+		} {
+			got, err := c.GetToken(t.Context(), tc.ep, want.ID)
+			if err != nil {
+				t.Fatal(err)
 			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("GetToken(%s) (-want +got):\n%s", want.Name, diff)
+			}
+		}
 
-			const missing = "00000000000000000000000000000000"
-			_, err := c.GetToken(t.Context(), tc.ep, missing)
-			if !errors.Is(err, token.ErrNotFound) {
-				t.Errorf("GetToken(missing) = %v, want token.ErrNotFound", err)
-			}
-			if got := len(w.requests("GET " + tc.base + "/{token_id}")); got != 4 {
-				t.Errorf("%d GETs, want 4 (a 404 is not retried)", got)
-			}
-		})
-	}
+		const missing = "00000000000000000000000000000000"
+		_, err := c.GetToken(t.Context(), tc.ep, missing)
+		if !errors.Is(err, token.ErrNotFound) {
+			t.Errorf("GetToken(missing) = %v, want token.ErrNotFound", err)
+		}
+		if got := len(w.requests("GET " + tc.base + "/{token_id}")); got != 4 {
+			t.Errorf("%d GETs, want 4 (a 404 is not retried)", got)
+		}
+	})
 }
 
 func TestClient_ListTokens(t *testing.T) {
@@ -347,85 +353,73 @@ func TestClient_ListTokens(t *testing.T) {
 }
 
 func TestClient_DeleteToken(t *testing.T) {
-	t.Parallel()
-	for _, tc := range endpoints {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := mustWorld(t)
-			c := w.client(w.parent(tc.ep))
-			id, value := w.issue(tc.ep, emulator.TokenSpec{Name: "doomed"})
-			keepID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "kept"})
+	forEachEndpoint(t, func(t *testing.T, w *world, c *Client, tc endpointCase) {
+		id, value := w.issue(tc.ep, emulator.TokenSpec{Name: "doomed"})
+		keepID, _ := w.issue(tc.ep, emulator.TokenSpec{Name: "kept"})
 
-			if err := c.DeleteToken(t.Context(), tc.ep, id); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := w.stored(t, id); ok {
-				t.Error("the token is still stored after DeleteToken")
-			}
-			if _, ok := w.stored(t, keepID); !ok {
-				t.Error("DeleteToken deleted another token")
-			}
-			if _, err := c.VerifyToken(t.Context(), tc.ep, token.NewSecret(value)); err == nil {
-				t.Error("the deleted token still verifies")
-			}
+		if err := c.DeleteToken(t.Context(), tc.ep, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w.stored(t, id); ok {
+			t.Error("the token is still stored after DeleteToken")
+		}
+		if _, ok := w.stored(t, keepID); !ok {
+			t.Error("DeleteToken deleted another token")
+		}
+		if _, err := c.VerifyToken(t.Context(), tc.ep, token.NewSecret(value)); err == nil {
+			t.Error("the deleted token still verifies")
+		}
 
-			err := c.DeleteToken(t.Context(), tc.ep, id)
-			if !errors.Is(err, token.ErrNotFound) {
-				t.Fatalf("second DeleteToken = %v, want token.ErrNotFound", err)
-			}
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound || apiErr.Method != http.MethodDelete {
-				t.Errorf("second DeleteToken = %#v, want a DELETE *APIError with status 404", err)
-			}
-			if errors.Is(err, token.ErrQuotaExceeded) || errors.Is(err, token.ErrOutcomeUnknown) {
-				t.Errorf("a 404 matches another sentinel: %v", err)
-			}
-			if got := len(w.requests("DELETE " + tc.base + "/{token_id}")); got != 2 {
-				t.Errorf("%d DELETEs, want 2 (a 404 is not retried)", got)
-			}
-			if got := w.waits.All(); len(got) != 0 {
-				t.Errorf("backoffs %v, want none", got)
-			}
-		})
-	}
+		err := c.DeleteToken(t.Context(), tc.ep, id)
+		if !errors.Is(err, token.ErrNotFound) {
+			t.Fatalf("second DeleteToken = %v, want token.ErrNotFound", err)
+		}
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound || apiErr.Method != http.MethodDelete {
+			t.Errorf("second DeleteToken = %#v, want a DELETE *APIError with status 404", err)
+		}
+		if errors.Is(err, token.ErrQuotaExceeded) || errors.Is(err, token.ErrOutcomeUnknown) {
+			t.Errorf("a 404 matches another sentinel: %v", err)
+		}
+		if got := len(w.requests("DELETE " + tc.base + "/{token_id}")); got != 2 {
+			t.Errorf("%d DELETEs, want 2 (a 404 is not retried)", got)
+		}
+		if got := w.waits.All(); len(got) != 0 {
+			t.Errorf("backoffs %v, want none", got)
+		}
+	})
 }
 
 func TestClient_RollToken(t *testing.T) {
-	t.Parallel()
-	for _, tc := range endpoints {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := mustWorld(t)
-			c := w.client(w.parent(tc.ep))
-			id, old := w.issue(tc.ep, emulator.TokenSpec{Name: "rolled", ExpiresOn: t0.Add(time.Hour)})
-			got, err := c.RollToken(t.Context(), tc.ep, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, _ := w.stored(t, id)
-			if got.Reveal() != st.Value || got.Reveal() == old || got.IsZero() {
-				t.Errorf("RollToken returned a value that is not the stored new one")
-			}
-			puts := w.requests("PUT " + tc.base + "/{token_id}/value")
-			if len(puts) != 1 {
-				t.Fatalf("%d PUTs, want 1", len(puts))
-			}
-			bodies := w.bodies.get("PUT " + puts[0].Path)
-			var body map[string]any
-			if len(bodies) != 1 || json.Unmarshal(bodies[0], &body) != nil {
-				t.Fatalf("PUT body %q, want one JSON object", bodies)
-			}
-			if diff := cmp.Diff(map[string]any{}, body); diff != "" {
-				t.Errorf("PUT body (-want +got):\n%s", diff)
-			}
-			if v, err := c.VerifyToken(t.Context(), tc.ep, got); err != nil || v.Status != "active" {
-				t.Errorf("the new value does not verify: %q, %v", v.Status, err)
-			}
-			if _, err := c.VerifyToken(t.Context(), tc.ep, token.NewSecret(old)); err == nil {
-				t.Error("the old value still verifies")
-			}
-		})
-	}
+	forEachEndpoint(t, func(t *testing.T, w *world, c *Client, tc endpointCase) {
+		id, old := w.issue(tc.ep, emulator.TokenSpec{Name: "rolled", ExpiresOn: t0.Add(time.Hour)})
+		got, err := c.RollToken(t.Context(), tc.ep, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := w.stored(t, id)
+		if got.Reveal() != st.Value || got.Reveal() == old || got.IsZero() {
+			t.Errorf("RollToken returned a value that is not the stored new one")
+		}
+		puts := w.requests("PUT " + tc.base + "/{token_id}/value")
+		if len(puts) != 1 {
+			t.Fatalf("%d PUTs, want 1", len(puts))
+		}
+		bodies := w.bodies.get("PUT " + puts[0].Path)
+		var body map[string]any
+		if len(bodies) != 1 || json.Unmarshal(bodies[0], &body) != nil {
+			t.Fatalf("PUT body %q, want one JSON object", bodies)
+		}
+		if diff := cmp.Diff(map[string]any{}, body); diff != "" {
+			t.Errorf("PUT body (-want +got):\n%s", diff)
+		}
+		if v, err := c.VerifyToken(t.Context(), tc.ep, got); err != nil || v.Status != "active" {
+			t.Errorf("the new value does not verify: %q, %v", v.Status, err)
+		}
+		if _, err := c.VerifyToken(t.Context(), tc.ep, token.NewSecret(old)); err == nil {
+			t.Error("the old value still verifies")
+		}
+	})
 }
 
 func TestClient_RunnerIP(t *testing.T) {
@@ -552,16 +546,14 @@ func TestClient_CreateTokenOutcomeUnknown(t *testing.T) {
 		{"502", emulator.Fault{Kind: emulator.Status, Status: 502, Times: 1}, false},
 		{"503", emulator.Fault{Kind: emulator.Status, Status: 503, Times: 1}, false},
 	} {
-		for _, tc := range endpoints {
-			t.Run(f.name+"/"+tc.name, func(t *testing.T) {
-				t.Parallel()
-				w := mustWorld(t)
+		t.Run(f.name, func(t *testing.T) {
+			forEachEndpoint(t, func(t *testing.T, w *world, c *Client, tc endpointCase) {
 				fault := f.fault
 				fault.Route = "POST " + tc.base
 				w.e.AddFault(fault)
 				before := len(w.e.Tokens())
 				spec := childSpec("lost " + f.name)
-				got, err := w.client(w.parent(tc.ep)).CreateToken(t.Context(), tc.ep, spec)
+				got, err := c.CreateToken(t.Context(), tc.ep, spec)
 				if !errors.Is(err, token.ErrOutcomeUnknown) {
 					t.Fatalf("CreateToken = %v, want token.ErrOutcomeUnknown", err)
 				}
@@ -578,38 +570,33 @@ func TestClient_CreateTokenOutcomeUnknown(t *testing.T) {
 					t.Errorf("%d tokens created, want created=%v", n, f.created)
 				}
 			})
-		}
+		})
 	}
 }
 
 // TestClient_CreateTokenRetriesRateLimit: a 429 is answered before anything
 // is done, so it is the one answer after which create is repeated.
 func TestClient_CreateTokenRetriesRateLimit(t *testing.T) {
-	t.Parallel()
-	for _, tc := range endpoints {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := mustWorld(t)
-			w.e.AddFault(emulator.Fault{Route: "POST " + tc.base, Kind: emulator.RateLimit, Times: 2, RetryAfter: 3 * time.Second})
-			got, err := w.client(w.parent(tc.ep)).CreateToken(t.Context(), tc.ep, childSpec("after 429"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := w.stored(t, got.ID); !ok {
-				t.Error("the created token is not stored")
-			}
-			if n := len(w.requests("POST " + tc.base)); n != 3 {
-				t.Errorf("%d POSTs, want 3 (two 429s, then the create)", n)
-			}
-			// Retry-After 3s, spread by half of itself times the jitter (0.5).
-			if diff := cmp.Diff([]time.Duration{3750 * time.Millisecond, 3750 * time.Millisecond}, w.waits.All()); diff != "" {
-				t.Errorf("backoffs (-want +got):\n%s", diff)
-			}
-			if n := len(w.e.Tokens()); n != 3 {
-				t.Errorf("%d tokens stored, want the two parents and one child", n)
-			}
-		})
-	}
+	forEachEndpoint(t, func(t *testing.T, w *world, c *Client, tc endpointCase) {
+		w.e.AddFault(emulator.Fault{Route: "POST " + tc.base, Kind: emulator.RateLimit, Times: 2, RetryAfter: 3 * time.Second})
+		got, err := c.CreateToken(t.Context(), tc.ep, childSpec("after 429"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w.stored(t, got.ID); !ok {
+			t.Error("the created token is not stored")
+		}
+		if n := len(w.requests("POST " + tc.base)); n != 3 {
+			t.Errorf("%d POSTs, want 3 (two 429s, then the create)", n)
+		}
+		// Retry-After 3s, spread by half of itself times the jitter (0.5).
+		if diff := cmp.Diff([]time.Duration{3750 * time.Millisecond, 3750 * time.Millisecond}, w.waits.All()); diff != "" {
+			t.Errorf("backoffs (-want +got):\n%s", diff)
+		}
+		if n := len(w.e.Tokens()); n != 3 {
+			t.Errorf("%d tokens stored, want the two parents and one child", n)
+		}
+	})
 }
 
 // TestClient_CreateTokenRefused: a 4xx is a definite no — neither retried
@@ -637,19 +624,26 @@ func TestClient_CreateTokenRefused(t *testing.T) {
 	}
 }
 
+// cancelAt is a context of t's that ends once route has received n
+// requests: the moment the n-th is on the wire.
+func (w *world) cancelAt(t *testing.T, route string, n int) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for len(w.requests(route)) < n {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	return ctx
+}
+
 // TestClient_CreateTokenCancelled: a create whose context ends while the
 // server holds the request has an unknown outcome.
 func TestClient_CreateTokenCancelled(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
 	w.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Latency, Delay: time.Hour})
-	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		for len(w.requests("POST /user/tokens")) == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	ctx := w.cancelAt(t, "POST /user/tokens", 1)
 	start := time.Now()
 	_, err := w.client(w.seed.UserToken).CreateToken(ctx, token.Endpoint{}, childSpec("cancelled"))
 	if !errors.Is(err, token.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
@@ -678,13 +672,7 @@ func TestClient_CreateTokenCancelledAfterRateLimit(t *testing.T) {
 		w.e.AddFault(emulator.Fault{Route: route, Kind: emulator.Latency, Delay: time.Hour})
 		return w.waits.Sleep(ctx, d)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		for len(w.requests(route)) < 2 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	ctx := w.cancelAt(t, route, 2)
 	_, err := c.CreateToken(ctx, token.Endpoint{}, childSpec("cancelled after 429"))
 	if !errors.Is(err, token.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateToken = %v, want token.ErrOutcomeUnknown and context.Canceled", err)

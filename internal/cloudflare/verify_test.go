@@ -11,49 +11,43 @@ import (
 )
 
 func TestClient_VerifyToken(t *testing.T) {
-	t.Parallel()
-	for _, tc := range endpoints {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := mustWorld(t)
-			c := w.client(w.parent(tc.ep))
-			child, err := c.CreateToken(t.Context(), tc.ep, childSpec("verify"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := c.VerifyToken(t.Context(), tc.ep, child.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.ID != child.ID || info.Status != "active" || !info.ExpiresOn.Equal(t0.Add(time.Hour)) {
-				t.Errorf("VerifyToken = %+v, want id %s, active, expiring %s", info, child.ID, t0.Add(time.Hour))
-			}
-			verifies := w.requests("GET " + tc.base + "/verify")
-			if len(verifies) != 1 {
-				t.Fatalf("%d verify requests, want 1", len(verifies))
-			}
-			// The child's credential, not the parent's: verify checks the caller.
-			if got, want := verifies[0].Header.Get("Authorization"), "Bearer "+child.Value.Reveal(); got != want {
-				t.Errorf("verify Authorization is not the child's Bearer")
-			}
-			if tc.ep.IsAccount() && verifies[0].Path != emulator.BasePath+"/accounts/"+tc.ep.AccountID+"/tokens/verify" {
-				t.Errorf("verify path = %s", verifies[0].Path)
-			}
+	forEachEndpoint(t, func(t *testing.T, w *world, c *Client, tc endpointCase) {
+		child, err := c.CreateToken(t.Context(), tc.ep, childSpec("verify"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.VerifyToken(t.Context(), tc.ep, child.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.ID != child.ID || info.Status != "active" || !info.ExpiresOn.Equal(t0.Add(time.Hour)) {
+			t.Errorf("VerifyToken = %+v, want id %s, active, expiring %s", info, child.ID, t0.Add(time.Hour))
+		}
+		verifies := w.requests("GET " + tc.base + "/verify")
+		if len(verifies) != 1 {
+			t.Fatalf("%d verify requests, want 1", len(verifies))
+		}
+		// The child's credential, not the parent's: verify checks the caller.
+		if got, want := verifies[0].Header.Get("Authorization"), "Bearer "+child.Value.Reveal(); got != want {
+			t.Errorf("verify Authorization is not the child's Bearer")
+		}
+		if tc.ep.IsAccount() && verifies[0].Path != emulator.BasePath+"/accounts/"+tc.ep.AccountID+"/tokens/verify" {
+			t.Errorf("verify path = %s", verifies[0].Path)
+		}
 
-			// A secret the endpoint does not know: 401 code 1000, ErrUnauthorized, not retried.
-			_, err = c.VerifyToken(t.Context(), tc.ep, token.NewSecret("cfut_NotATokenAtAll000000000000000000000000000000000"))
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || !apiErr.Has(1000) || !errors.Is(err, token.ErrUnauthorized) {
-				t.Errorf("VerifyToken(unknown) = %v, want a 401 *APIError with code 1000 matching ErrUnauthorized", err)
-			}
-			if got := len(w.requests("GET " + tc.base + "/verify")); got != 2 {
-				t.Errorf("%d verify requests, want 2", got)
-			}
-			if _, err := c.VerifyToken(t.Context(), tc.ep, token.Secret{}); err == nil {
-				t.Error("VerifyToken with no token succeeded")
-			}
-		})
-	}
+		// A secret the endpoint does not know: 401 code 1000, ErrUnauthorized, not retried.
+		_, err = c.VerifyToken(t.Context(), tc.ep, token.NewSecret("cfut_NotATokenAtAll000000000000000000000000000000000"))
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || !apiErr.Has(1000) || !errors.Is(err, token.ErrUnauthorized) {
+			t.Errorf("VerifyToken(unknown) = %v, want a 401 *APIError with code 1000 matching ErrUnauthorized", err)
+		}
+		if got := len(w.requests("GET " + tc.base + "/verify")); got != 2 {
+			t.Errorf("%d verify requests, want 2", got)
+		}
+		if _, err := c.VerifyToken(t.Context(), tc.ep, token.Secret{}); err == nil {
+			t.Error("VerifyToken with no token succeeded")
+		}
+	})
 }
 
 func TestClient_VerifyTokenOtherOwner(t *testing.T) {

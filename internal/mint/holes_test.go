@@ -29,6 +29,16 @@ func (r *ledgerLog) Record(l mint.Ledger) error {
 	return nil
 }
 
+// mustLedgerWorld is a world whose Minter records every Ledger in the log
+// it returns.
+func mustLedgerWorld(tb testing.TB) (*world, *ledgerLog) {
+	tb.Helper()
+	w := mustWorld(tb)
+	rec := &ledgerLog{}
+	w.m.Record = rec.Record
+	return w, rec
+}
+
 // heldCreate is a hook that takes the first create off the wire and resets
 // the client's connection without an answer, keeping the request so the
 // test can let it commit later — a slow create that commits after its
@@ -129,8 +139,7 @@ func TestHole2_LedgerBeforeEachStep(t *testing.T) {
 	t.Parallel()
 	t.Run("clean run", func(t *testing.T) {
 		t.Parallel()
-		w := mustWorld(t)
-		rec := &ledgerLog{}
+		w, rec := mustLedgerWorld(t)
 		var createsAtFirstRecord = -1
 		w.m.Record = func(l mint.Ledger) error {
 			if createsAtFirstRecord < 0 {
@@ -152,9 +161,7 @@ func TestHole2_LedgerBeforeEachStep(t *testing.T) {
 	})
 	t.Run("failed verify, deleted", func(t *testing.T) {
 		t.Parallel()
-		w := mustWorld(t)
-		rec := &ledgerLog{}
-		w.m.Record = rec.Record
+		w, rec := mustLedgerWorld(t)
 		w.e.AddFault(emulator.Fault{Route: routeVerify, Kind: emulator.Status, Status: 401})
 		if _, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { return nil }); err == nil {
 			t.Fatal("Mint succeeded")
@@ -167,9 +174,7 @@ func TestHole2_LedgerBeforeEachStep(t *testing.T) {
 	})
 	t.Run("failed verify, rollback failed: the id stays for the clean-up step", func(t *testing.T) {
 		t.Parallel()
-		w := mustWorld(t)
-		rec := &ledgerLog{}
-		w.m.Record = rec.Record
+		w, rec := mustLedgerWorld(t)
 		w.e.AddFault(emulator.Fault{Route: routeVerify, Kind: emulator.Status, Status: 401})
 		w.e.AddFault(emulator.Fault{Route: routeDelete, Kind: emulator.Status, Status: 500})
 		_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { return nil })
@@ -186,9 +191,7 @@ func TestHole2_LedgerBeforeEachStep(t *testing.T) {
 	})
 	t.Run("lost answer", func(t *testing.T) {
 		t.Parallel()
-		w := mustWorld(t)
-		rec := &ledgerLog{}
-		w.m.Record = rec.Record
+		w, rec := mustLedgerWorld(t)
 		w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.LostResponse, Times: 1})
 		got := w.mustMint(t, w.request(t))
 		all := rec.All()
@@ -229,9 +232,7 @@ func TestHole2_CancelledDuringCreate(t *testing.T) {
 // outcome is unknown, the token is looked up by name and deleted.
 func TestHole2_CancelledDuringCreateAfterRateLimit(t *testing.T) {
 	t.Parallel()
-	w := mustWorld(t)
-	rec := &ledgerLog{}
-	w.m.Record = rec.Record
+	w, rec := mustLedgerWorld(t)
 	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.RateLimit, Times: 1})
 	ctx, cancel := context.WithCancel(t.Context())
 	var posts atomic.Int32

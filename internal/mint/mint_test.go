@@ -612,6 +612,17 @@ func TestMint_SweepTouchesOnlyOwnExpired(t *testing.T) {
 	w.mustNoOrphans(t, keep...)
 }
 
+// deletedFirst has another caller's DELETE of token id reach the emulator
+// just before each of the world's, which is then answered 404.
+func (w *world) deletedFirst(id string) {
+	w.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/"+id) {
+			w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // the other delete
+		}
+		return false
+	})
+}
+
 // TestMint_SweepAlreadyGone: an expired token that is gone by the time its
 // delete arrives (another sweep got there first: 404) is not reported
 // deleted, neither in the log nor in what Sweep returns — its callers print
@@ -624,12 +635,7 @@ func TestMint_SweepAlreadyGone(t *testing.T) {
 	gone, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: token.NamePrefix + "gone 000000000001", ExpiresOn: past})
 	own, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: token.NamePrefix + "own 000000000002", ExpiresOn: past})
 	w.e.SetNow(func() time.Time { return t0 })
-	w.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/"+gone) {
-			w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // the other sweep's delete
-		}
-		return false
-	})
+	w.deletedFirst(gone) // by the other sweep
 	swept, err := w.m.Sweep(t.Context(), token.Endpoint{}, false)
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
@@ -668,9 +674,7 @@ func ids(ts []token.Info) []string {
 // clean-up step to do.
 func TestMint_LostCreateRollRefused(t *testing.T) {
 	t.Parallel()
-	w := mustWorld(t)
-	rec := &ledgerLog{}
-	w.m.Record = rec.Record
+	w, rec := mustLedgerWorld(t)
 	w.e.AddFault(emulator.Fault{Route: routeCreate, Kind: emulator.LostResponse, Times: 1})
 	w.e.AddFault(emulator.Fault{Route: routeRoll, Kind: emulator.Status, Status: http.StatusForbidden, Times: 1})
 	_, err := w.m.Mint(t.Context(), w.request(t), func(mint.Minted) error { t.Error("handover ran"); return nil })
@@ -711,12 +715,7 @@ func TestMint_DeleteNamedAlreadyGone(t *testing.T) {
 	name := token.NamePrefix + "twin 000000000003"
 	gone, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: name, ExpiresOn: t0.Add(time.Hour)})
 	twin, _ := w.e.IssueUserToken(w.seed.UserID, emulator.TokenSpec{Name: name, ExpiresOn: t0.Add(time.Hour)})
-	w.setHook(func(_ http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/"+gone) {
-			w.e.ServeHTTP(httptest.NewRecorder(), r.Clone(context.Background())) // the other delete
-		}
-		return false
-	})
+	w.deletedFirst(gone)
 	deleted, err := w.m.DeleteNamed(t.Context(), token.Endpoint{}, name, "", false)
 	if err != nil {
 		t.Fatalf("DeleteNamed: %v", err)
