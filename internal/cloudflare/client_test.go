@@ -201,6 +201,60 @@ func TestClient_SuccessResultNull(t *testing.T) {
 	}
 }
 
+// TestClient_NullBody: a 2xx whose body is the JSON null, not an envelope,
+// gives the SDK's list calls no page and no error; no method may panic on
+// it or take it for a success, but a delete answered 2xx is done.
+func TestClient_NullBody(t *testing.T) {
+	forEachCall(t, func(t *testing.T, f *fake, call callCase) {
+		f.handle(call.method, call.path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, "null")
+		})
+		err := call.call(t.Context(), f.client)
+		if call.name == "DeleteToken" {
+			if err != nil {
+				t.Errorf("DeleteToken = %v, want done", err)
+			}
+			return
+		}
+		if !errors.Is(err, token.ErrBadAnswer) {
+			t.Errorf("%s = %v, want token.ErrBadAnswer", call.name, err)
+		}
+	})
+}
+
+// TestClient_NullBodyAccount: the same for the account endpoints' lists.
+func TestClient_NullBodyAccount(t *testing.T) {
+	t.Parallel()
+	const acct = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+	ep := token.Endpoint{AccountID: acct}
+	for _, call := range []struct {
+		name, path string
+		call       func(ctx context.Context, c *Client) error
+	}{
+		{"PermissionGroups", "/accounts/" + acct + "/tokens/permission_groups", func(ctx context.Context, c *Client) error {
+			_, err := c.PermissionGroups(ctx, ep)
+			return err
+		}},
+		{"ListTokens", "/accounts/" + acct + "/tokens", func(ctx context.Context, c *Client) error {
+			_, err := c.ListTokens(ctx, ep)
+			return err
+		}},
+	} {
+		t.Run(call.name, func(t *testing.T) {
+			t.Parallel()
+			f := mustFake(t)
+			f.handle("GET", call.path, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, "null")
+			})
+			if err := call.call(t.Context(), f.client); !errors.Is(err, token.ErrBadAnswer) {
+				t.Errorf("%s = %v, want token.ErrBadAnswer", call.name, err)
+			}
+		})
+	}
+}
+
 // TestClient_BadGateway: a proxy's HTML 502 page is still an *APIError with
 // its status, and the idempotent calls retry it up to Attempts.
 func TestClient_BadGateway(t *testing.T) {

@@ -18,6 +18,10 @@ import (
 // the root links every one of the SDK's ~115 services into the binary
 // (18 MB instead of a few).
 
+// errNoResult is a 2xx whose body is the JSON null: the SDK's list calls
+// then give neither a page nor an error.
+var errNoResult = badAnswer("the answer holds no result")
+
 // endpoint is the one place that decides between the user's token
 // endpoints and an account's: the SDK has a service and a parameter type
 // of its own for each, and everything above this adapter is the same for
@@ -61,6 +65,9 @@ func (u userEndpoint) permissionGroups(ctx context.Context) ([]token.PermissionG
 	page, err := user.NewTokenPermissionGroupService(u.opts...).List(ctx, user.TokenPermissionGroupListParams{})
 	if err != nil {
 		return nil, err
+	}
+	if page == nil {
+		return nil, errNoResult
 	}
 	groups := make([]token.PermissionGroup, len(page.Result))
 	for i, g := range page.Result {
@@ -110,6 +117,9 @@ func (u userEndpoint) list(ctx context.Context, page int) ([]shared.Token, error
 	if err != nil {
 		return nil, err
 	}
+	if res == nil {
+		return nil, errNoResult
+	}
 	return res.Result, nil
 }
 
@@ -138,6 +148,9 @@ func (a accountEndpoint) permissionGroups(ctx context.Context) ([]token.Permissi
 	page, err := accounts.NewTokenPermissionGroupService(a.opts...).List(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	if page == nil {
+		return nil, errNoResult
 	}
 	groups := make([]token.PermissionGroup, len(page.Result))
 	for i, g := range page.Result {
@@ -192,6 +205,9 @@ func (a accountEndpoint) list(ctx context.Context, page int) ([]shared.Token, er
 	res, err := accounts.NewTokenService(a.opts...).List(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	if res == nil {
+		return nil, errNoResult
 	}
 	return res.Result, nil
 }

@@ -36,6 +36,7 @@ func FuzzAnswers(f *testing.F) {
 	f.Add(200, []byte(`{"success":true,"result":{"id":"ed17574386854bf78a67040be0a770b0\n::stop-commands::x","value":"v"}}`))
 	f.Add(500, []byte(`{"success":false,"errors":[{"code":1,"message":"a\r\n::error::b"}]}`))
 	f.Add(200, []byte("{\"result\":[{\"id\":\"\x00\"}]}"))
+	f.Add(200, []byte("null")) // the SDK's list calls give no page and no error
 	f.Add(200, []byte(`{"success":true,"result":{"id":"ed17574386854bf78a67040be0a770b0","policies":[{"effect":"allow",`+
 		`"resources":{"com.cloudflare.api.account.x\n::error::y":"*"},"permission_groups":[{"id":"../x"}]}]}}`))
 
