@@ -32,25 +32,16 @@ func TestMeasure(t *testing.T) {
 	}
 	w := newWorld(t, latency, emulator.Limits{})
 	s := w.measure(t, t.Context(), 0, withBaseline)
-	t.Logf("main %d requests %v; post %d %v; baseline %d %v", s.main.requests(), s.main.hits,
-		s.post.requests(), s.post.hits, s.baseline.requests(), s.baseline.hits)
+	t.Logf("main %d requests %v; post %d %v; baseline %d %v", s.main.requests(), names(s.main.reqs),
+		s.post.requests(), names(s.post.reqs), s.baseline.requests(), names(s.baseline.reqs))
 
-	// The phases together are every request the recorder and the emulator saw, in order.
-	all := w.rec.since(0)
-	var phases []hit
+	// The phases together are every request the emulator saw, in order.
+	var phases []emulator.Request
 	for _, p := range []phase{s.main, s.post, s.baseline} {
-		phases = append(phases, p.hits...)
+		phases = append(phases, p.reqs...)
 	}
-	if diff := cmp.Diff(hitNames(all), hitNames(phases)); diff != "" {
+	if diff := cmp.Diff(names(w.e.Requests()), names(phases)); diff != "" {
 		t.Errorf("requests attributed to the phases (-all +phases):\n%s", diff)
-	}
-	emu := w.e.Requests()
-	var emuNames []string
-	for _, r := range emu {
-		emuNames = append(emuNames, r.Method+" "+r.Path)
-	}
-	if diff := cmp.Diff(emuNames, hitNames(all)); diff != "" {
-		t.Errorf("recorder and emulator disagree (-emulator +recorder):\n%s", diff)
 	}
 
 	for _, tc := range []struct {
@@ -70,16 +61,16 @@ func TestMeasure(t *testing.T) {
 			continue
 		}
 		end := tc.started.Add(tc.p.wall)
-		for _, h := range tc.p.hits {
-			if h.at.Before(tc.started) || h.done.After(end) {
-				t.Errorf("%s: %s at %v–%v is outside the process's lifetime %v–%v", tc.name, h, h.at, h.done, tc.started, end)
+		for _, r := range tc.p.reqs {
+			if r.Arrived.Before(tc.started) || r.Done.After(end) {
+				t.Errorf("%s: %s at %v–%v is outside the process's lifetime %v–%v", tc.name, name(r), r.Arrived, r.Done, tc.started, end)
 			}
-			if got := h.done.Sub(h.at); got < latency {
-				t.Errorf("%s: %s took %v, less than the injected %v", tc.name, h, got, latency)
+			if got := r.Done.Sub(r.Arrived); got < latency {
+				t.Errorf("%s: %s took %v, less than the injected %v", tc.name, name(r), got, latency)
 			}
 			// Answered, and neither refused nor failed.
-			if h.status == 0 || h.status >= 500 || h.status == http.StatusTooManyRequests {
-				t.Errorf("%s: %s answered %d", tc.name, h, h.status)
+			if r.Status == 0 || r.Status >= 500 || r.Status == http.StatusTooManyRequests {
+				t.Errorf("%s: %s answered %d", tc.name, name(r), r.Status)
 			}
 		}
 		if tc.p.firstRequest <= 0 || tc.p.firstRequest >= tc.p.wall {
@@ -96,16 +87,16 @@ func TestMeasure(t *testing.T) {
 	if id == "" || !emulator.ValidTokenValue(child) {
 		t.Fatalf("main left token-id %q and a token output that is not a token value", id)
 	}
-	if got := countRoutes(s.main.hits, "POST", "/user/tokens"); got != 1 {
+	if got := countRoutes(s.main.reqs, "POST", "/user/tokens"); got != 1 {
 		t.Errorf("main sent %d creates, want 1", got)
 	}
-	for i, r := range emu[:s.main.requests()] {
+	for i, r := range s.main.reqs {
 		auth := r.Header.Get("Authorization")
 		if strings.HasSuffix(r.Path, "/tokens/verify") != (auth == "Bearer "+child) {
 			t.Errorf("main request %d (%s %s) authenticated with the wrong token", i, r.Method, r.Path)
 		}
 	}
-	if got := countRoutes(s.post.hits, "DELETE", "/user/tokens/"+id); got != 1 {
+	if got := countRoutes(s.post.reqs, "DELETE", "/user/tokens/"+id); got != 1 {
 		t.Errorf("post sent %d deletes of token %s, want 1", got, id)
 	}
 	if live := w.children(); len(live) != 0 {
@@ -115,20 +106,11 @@ func TestMeasure(t *testing.T) {
 	job.AssertNoLeaks(t, w.seeded.UserToken, w.seeded.AccountToken, child)
 }
 
-// hitNames is "METHOD path" of each hit.
-func hitNames(hs []hit) []string {
-	var out []string
-	for _, h := range hs {
-		out = append(out, h.String())
-	}
-	return out
-}
-
-// countRoutes counts the hits with this method whose path ends in suffix.
-func countRoutes(hs []hit, method, suffix string) int {
+// countRoutes counts the requests with this method whose path ends in suffix.
+func countRoutes(rs []emulator.Request, method, suffix string) int {
 	n := 0
-	for _, h := range hs {
-		if h.method == method && strings.HasSuffix(h.path, suffix) {
+	for _, r := range rs {
+		if r.Method == method && strings.HasSuffix(r.Path, suffix) {
 			n++
 		}
 	}
@@ -171,12 +153,12 @@ func TestBaseline(t *testing.T) {
 		"GET " + emulator.BasePath + "/user/tokens/verify",
 		"DELETE " + emulator.BasePath + "/user/tokens/" + id,
 	}
-	if diff := cmp.Diff(want, hitNames(p.hits)); diff != "" {
+	if diff := cmp.Diff(want, names(p.reqs)); diff != "" {
 		t.Fatalf("requests (-want +got):\n%s", diff)
 	}
 
 	var body createBody
-	if err := json.Unmarshal(p.hits[1].body, &body); err != nil {
+	if err := json.Unmarshal(p.reqs[1].Body, &body); err != nil {
 		t.Fatalf("create body: %v", err)
 	}
 	exp, err := time.Parse(time.RFC3339, body.ExpiresOn)
@@ -237,8 +219,8 @@ func TestBaselineDeletesOnFailure(t *testing.T) {
 	if !strings.Contains(s.stderr, "::error::GET /user/tokens/verify failed") {
 		t.Errorf("stderr does not report the failed verify:\n%s", w.redact(s.stderr))
 	}
-	if got := countRoutes(p.hits, "DELETE", ""); got != 1 {
-		t.Errorf("%d deletes, want 1: %v", got, p.hits)
+	if got := countRoutes(p.reqs, "DELETE", ""); got != 1 {
+		t.Errorf("%d deletes, want 1: %v", got, names(p.reqs))
 	}
 	if live := w.children(); len(live) != 0 {
 		t.Errorf("%d child tokens are alive after the failed script, want 0", len(live))

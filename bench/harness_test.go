@@ -14,9 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +22,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,93 +104,12 @@ func build() (binaries, error) {
 	return b, nil
 }
 
-// hit is one request as the recorder saw it.
-type hit struct {
-	at, done     time.Time // arrival and end of the answer, on this process's monotonic clock
-	method, path string
-	status       int    // 0 if no answer was written
-	body         []byte // the request body of a POST
-}
-
-func (h hit) String() string { return h.method + " " + h.path }
-
-// recorder stands in front of the emulator and stamps each request's arrival. The emulator's
-// own log has routes and statuses but no arrival time (its clock counts whole seconds), and
-// the time from a process's start to its first request is read from these stamps. It keeps
-// POST bodies so that a test can check what a client asked for.
-type recorder struct {
-	next http.Handler
-	mu   sync.Mutex
-	hits []hit
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := hit{method: r.Method, path: r.URL.Path}
-	if r.Method == http.MethodPost {
-		// Read only what the emulator would: it too stops at 1 MiB.
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err == nil {
-			h.body = body
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-	}
-	rec.mu.Lock()
-	h.at = time.Now() // under the lock, so stamps are in the order of the log
-	i := len(rec.hits)
-	rec.hits = append(rec.hits, h)
-	rec.mu.Unlock()
-
-	sw := &statusWriter{ResponseWriter: w}
-	rec.next.ServeHTTP(sw, r)
-
-	rec.mu.Lock()
-	rec.hits[i].status, rec.hits[i].done = sw.status, time.Now()
-	rec.mu.Unlock()
-}
-
-// count is how many requests have arrived so far.
-func (rec *recorder) count() int {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return len(rec.hits)
-}
-
-// since returns a copy of the hits from index n on.
-func (rec *recorder) since(n int) []hit {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return slices.Clone(rec.hits[n:])
-}
-
-// statusWriter remembers the status written through it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets the emulator's reset faults hijack the connection through this writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// world is one seeded emulator behind the recorder on a loopback server, and a runner for the
-// real binary pointed at it.
+// world is one seeded emulator on a loopback server, and a runner for the real binary pointed
+// at it. The emulator's log stamps each request's arrival and end on the real clock, before
+// any injected latency: the time from a process's start to its first request is read from it.
 type world struct {
 	e      *emulator.Emulator
 	seeded emulator.Seeded
-	rec    *recorder
 	apiURL string
 	runner *ghactiontest.Runner
 }
@@ -207,10 +123,9 @@ func newWorld(tb testing.TB, latency time.Duration, limits emulator.Limits) *wor
 	if latency > 0 {
 		e.AddFault(emulator.Fault{Kind: emulator.Latency, Delay: latency}) // Route "": every route
 	}
-	rec := &recorder{next: e}
-	srv := emulatortest.Serve(tb, e, rec)
+	srv := emulatortest.Serve(tb, e, nil)
 	return &world{
-		e: e, seeded: seeded, rec: rec, apiURL: srv.URL + emulator.BasePath,
+		e: e, seeded: seeded, apiURL: srv.URL + emulator.BasePath,
 		runner: &ghactiontest.Runner{Binary: bins.action, ActionYML: filepath.Join(moduleRoot, "action.yml")},
 	}
 }
@@ -245,39 +160,51 @@ func (w *world) redact(s string) string {
 
 // phase is what one run of one phase cost.
 type phase struct {
-	hits      []hit // the requests it made, in order of arrival
+	reqs      []emulator.Request // the requests it made, in order of arrival
 	wall, cpu time.Duration
 	// firstRequest is the time from the process's start to the arrival of its first request;
 	// 0 when it made none.
 	firstRequest time.Duration
 }
 
-func observe(started time.Time, wall, cpu time.Duration, hits []hit) phase {
-	p := phase{hits: hits, wall: wall, cpu: cpu}
-	if len(hits) > 0 {
-		p.firstRequest = hits[0].at.Sub(started)
+func observe(started time.Time, wall, cpu time.Duration, reqs []emulator.Request) phase {
+	p := phase{reqs: reqs, wall: wall, cpu: cpu}
+	if len(reqs) > 0 {
+		p.firstRequest = reqs[0].Arrived.Sub(started)
 	}
 	return p
 }
 
 // requests is how many requests the phase made.
-func (p phase) requests() int { return len(p.hits) }
+func (p phase) requests() int { return len(p.reqs) }
+
+// name is "METHOD path" of a request, all of it that a test prints: its headers hold tokens.
+func name(r emulator.Request) string { return r.Method + " " + r.Path }
+
+// names is the name of each request.
+func names(rs []emulator.Request) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, name(r))
+	}
+	return out
+}
 
 // runStage runs main (state nil) or post and measures it. It fails tb if the stage fails.
 func (w *world) runStage(tb testing.TB, ctx context.Context, r *ghactiontest.Runner, state map[string]string) (*ghactiontest.Stage, phase) {
 	tb.Helper()
-	n := w.rec.count()
+	n := len(w.e.Requests())
 	var st *ghactiontest.Stage
 	if state == nil {
 		st = r.RunMain(ctx, w.step())
 	} else {
 		st = r.RunPost(ctx, w.step(), state)
 	}
-	hits := w.rec.since(n)
+	reqs := w.e.Requests()[n:]
 	if st.Failed || len(st.Issues) > 0 {
 		tb.Fatalf("%s failed (exit %d, %v, issues %q); log:\n%s", st.Phase, st.ExitCode, st.Err, st.Issues, w.redact(st.Log))
 	}
-	return st, observe(st.Started, st.Wall, st.CPU, hits)
+	return st, observe(st.Started, st.Wall, st.CPU, reqs)
 }
 
 // script is one run of baseline.sh.
@@ -332,14 +259,14 @@ func (w *world) runScript(tb testing.TB, ctx context.Context, probeOut string) (
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	n := w.rec.count()
+	n := len(w.e.Requests())
 	started := time.Now()
 	err = cmd.Start()
 	if err == nil {
 		err = cmd.Wait()
 	}
 	wall := time.Since(started)
-	hits := w.rec.since(n)
+	reqs := w.e.Requests()[n:]
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
 		tb.Fatalf("run baseline.sh: %v", err)
@@ -349,7 +276,7 @@ func (w *world) runScript(tb testing.TB, ctx context.Context, probeOut string) (
 		stdout: stdout.String(), stderr: stderr.String(), exit: ps.ExitCode(),
 		started: started, wall: wall, cpu: ps.UserTime() + ps.SystemTime(),
 	}
-	return s, observe(started, s.wall, s.cpu, hits)
+	return s, observe(started, s.wall, s.cpu, reqs)
 }
 
 // sample is one measured job: main and post of the binary, and the baseline script.

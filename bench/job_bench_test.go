@@ -126,7 +126,7 @@ func summarize(latency time.Duration, samples []sample) *latencyResult {
 		baseline: stats(func(s sample) phase { return s.baseline }),
 		job: stats(func(s sample) phase {
 			return phase{
-				hits: slices.Concat(s.main.hits, s.post.hits),
+				reqs: slices.Concat(s.main.reqs, s.post.reqs),
 				wall: s.main.wall + s.post.wall, cpu: s.main.cpu + s.post.cpu,
 				firstRequest: s.main.firstRequest,
 			}
@@ -134,7 +134,7 @@ func summarize(latency time.Duration, samples []sample) *latencyResult {
 	}
 	if len(samples) > 0 {
 		last := samples[len(samples)-1]
-		r.mainRoutes, r.postRoutes, r.baselineRoutes = routes(last.main.hits), routes(last.post.hits), routes(last.baseline.hits)
+		r.mainRoutes, r.postRoutes, r.baselineRoutes = routes(last.main.reqs), routes(last.post.reqs), routes(last.baseline.reqs)
 	}
 	return r
 }
@@ -142,13 +142,13 @@ func summarize(latency time.Duration, samples []sample) *latencyResult {
 // hexID is a token or account id in a path.
 var hexID = regexp.MustCompile(`/[0-9a-f]{32}(/|$)`)
 
-// routes names each hit as METHOD path below the base path, ids replaced by {id}.
-func routes(hs []hit) []string {
+// routes names each request as METHOD path below the base path, ids replaced by {id}.
+func routes(rs []emulator.Request) []string {
 	var out []string
-	for _, h := range hs {
-		p := strings.TrimPrefix(h.path, emulator.BasePath)
+	for _, r := range rs {
+		p := strings.TrimPrefix(r.Path, emulator.BasePath)
 		p = hexID.ReplaceAllString(p, "/{id}$1")
-		out = append(out, h.method+" "+p)
+		out = append(out, r.Method+" "+p)
 	}
 	return out
 }

@@ -159,25 +159,25 @@ func analyze(w *world, limits emulator.Limits, jobs []*ghactiontest.Job, t0 time
 			r.orphansFromPost++
 		}
 	}
-	hits := w.rec.since(0)
-	r.requests = len(hits)
+	reqs := w.e.Requests()
+	r.requests = len(reqs)
 	deleteRefusals := map[string]int{} // path → 429s
-	for _, h := range hits {
-		if h.method == http.MethodDelete && h.status == http.StatusTooManyRequests {
-			deleteRefusals[h.path]++
-			r.maxDeleteRefusals = max(r.maxDeleteRefusals, deleteRefusals[h.path])
+	for _, q := range reqs {
+		if q.Method == http.MethodDelete && q.Status == http.StatusTooManyRequests {
+			deleteRefusals[q.Path]++
+			r.maxDeleteRefusals = max(r.maxDeleteRefusals, deleteRefusals[q.Path])
 		}
 	}
-	for _, h := range hits {
+	for _, q := range reqs {
 		rejected := 0
-		if h.status == http.StatusTooManyRequests {
+		if q.Status == http.StatusTooManyRequests {
 			rejected = 1
 			r.rejected++
 		}
-		rt := routes([]hit{h})[0]
+		rt := routes([]emulator.Request{q})[0]
 		c := r.routes[rt]
 		r.routes[rt] = [2]int{c[0] + 1, c[1] + rejected}
-		sec := int(h.at.Sub(t0) / time.Second)
+		sec := int(q.Arrived.Sub(t0) / time.Second)
 		for len(r.perSecond) <= sec {
 			r.perSecond = append(r.perSecond, [2]int{})
 		}

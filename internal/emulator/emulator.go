@@ -28,7 +28,9 @@
 package emulator
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -143,6 +145,13 @@ type Request struct {
 	Status int
 	// Fault is the fault injected into this request, 0 if none.
 	Fault FaultKind
+	// Body is the request body, as much of it as a handler reads (1 MiB).
+	Body []byte
+	// Arrived is when the request was logged, before any fault or handler ran; Done is
+	// when the emulator was finished with it (zero until then). Both are read from
+	// time.Now, not from the clock SetNow sets: they measure how long a client's requests
+	// take, which a test clock or whole seconds cannot, and Arrived grows in log order.
+	Arrived, Done time.Time
 }
 
 // Requests returns every request received so far, in order of arrival.
@@ -152,6 +161,7 @@ func (e *Emulator) Requests() []Request {
 	out := make([]Request, len(e.requests))
 	for i, r := range e.requests {
 		r.Header = r.Header.Clone()
+		r.Body = bytes.Clone(r.Body)
 		out[i] = r
 	}
 	return out
@@ -187,7 +197,18 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Ask the mux which pattern will serve r before serving it: faults are keyed by route.
 	_, pattern := e.mux.Handler(r)
 	route := routeOf(pattern)
-	idx := e.record(r, route)
+	// Buffer the body for the log, and because net/http notices a client that hangs up
+	// (and cancels r.Context, which injected latency waits on) only once the body has
+	// been read. A body that cannot be read is left to the handler to fail on.
+	var body []byte
+	if b, err := io.ReadAll(io.LimitReader(r.Body, maxBodySize)); err == nil {
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		if len(b) > 0 {
+			body = b
+		}
+	}
+	idx := e.record(r, route, body)
+	defer e.setDone(idx)
 	sw := &statusWriter{ResponseWriter: w}
 	if route != "" && e.injectFault(sw, r, route, idx) {
 		return
@@ -207,14 +228,22 @@ func routeOf(pattern string) string {
 }
 
 // record appends r to the request log and returns its index.
-func (e *Emulator) record(r *http.Request, route string) int {
+func (e *Emulator) record(r *http.Request, route string, body []byte) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.requests = append(e.requests, Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-		Header: r.Header.Clone(), Route: route,
+		Header: r.Header.Clone(), Route: route, Body: body,
+		Arrived: time.Now(), // under the lock, so that stamps are in the order of the log
 	})
 	return len(e.requests) - 1
+}
+
+// setDone stamps the end of request idx.
+func (e *Emulator) setDone(idx int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.requests[idx].Done = time.Now()
 }
 
 // setStatus records the answer to request idx.

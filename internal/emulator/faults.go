@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"bytes"
 	"crypto/tls"
 	"io"
 	"math/rand/v2"
@@ -189,11 +188,7 @@ func (e *Emulator) injectFault(w *statusWriter, r *http.Request, route string, i
 	delay, f := e.pickFaults(route)
 	if delay > 0 {
 		e.setFault(idx, Latency)
-		// net/http notices a client that hangs up (and cancels r.Context) only once the
-		// request body has been read, so buffer it before waiting.
-		if body, err := io.ReadAll(io.LimitReader(r.Body, maxBodySize)); err == nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
+		// ServeHTTP has read the body, so a client that hangs up cancels r.Context.
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:

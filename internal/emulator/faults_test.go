@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -191,6 +192,54 @@ func TestFaultLatency(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if got := named(te.e, "slow"); len(got) != 0 {
 		t.Errorf("handler ran after the client left: %+v", got)
+	}
+}
+
+// TestRequestLog checks what the log keeps beside route and status: the body as the handler
+// read it, and arrival and end on the real clock (the test clock stands at t0), so that a
+// request's time includes its injected latency and the stamps follow the log's order.
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	te := mustServe(t)
+	const delay = 50 * time.Millisecond
+	te.e.AddFault(emulator.Fault{Route: "POST /user/tokens", Kind: emulator.Latency, Delay: delay, Times: 1})
+	before := time.Now()
+	res, err := te.post(context.Background(), te.srv.Client(), "logged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	wantOK(t, te.do(t, "GET", "/user/tokens/verify", te.seed.UserToken, nil))
+	after := time.Now()
+
+	reqs := te.e.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests logged, want 2", len(reqs))
+	}
+	create, verify := reqs[0], reqs[1]
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(create.Body, &body); err != nil || body.Name != "logged" {
+		t.Errorf("create body %q: name %q, %v; want the body sent", create.Body, body.Name, err)
+	}
+	if verify.Body != nil {
+		t.Errorf("verify body = %q, want none", verify.Body)
+	}
+	if create.Arrived.Before(before) || verify.Done.After(after) {
+		t.Errorf("stamps %v…%v outside the client's calls %v…%v", create.Arrived, verify.Done, before, after)
+	}
+	if d := create.Done.Sub(create.Arrived); d < delay {
+		t.Errorf("create took %v from arrival to end, want ≥ the injected %v", d, delay)
+	}
+	if !verify.Arrived.After(create.Done) || verify.Done.Before(verify.Arrived) {
+		t.Errorf("verify %v…%v, create ended %v: stamps out of order", verify.Arrived, verify.Done, create.Done)
+	}
+
+	// Requests returns copies: changing one leaves the log as it was.
+	create.Body[0] = 'X'
+	if got := te.e.Requests()[0].Body; got[0] == 'X' {
+		t.Errorf("changing a returned body changed the log: %q", got)
 	}
 }
 
