@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -285,6 +286,23 @@ func decodeGranted(body []byte) (Granted, error) {
 	scopes, aerr := parseScopeParam(tr.Scope)
 	if aerr != nil {
 		return bad, fmt.Errorf("%w: scope: %s", errBadAnswer, aerr.desc)
+	}
+	// What the job is told it got, and where its post step deletes: the
+	// shapes a Cloudflare answer has, checked as the client checks Cloudflare's.
+	if tr.Owner != "" && tr.Owner != string(token.OwnerUser) && tr.Owner != string(token.OwnerAccount) {
+		return bad, fmt.Errorf("%w: owner is neither user nor account", errBadAnswer)
+	}
+	notHexID := func(s string) bool { return !token.IsHexID(s) }
+	if slices.ContainsFunc(tr.AccountIDs, notHexID) {
+		return bad, fmt.Errorf("%w: an account id is not 32 lowercase hex", errBadAnswer)
+	}
+	if slices.ContainsFunc(tr.PermissionGroups, func(pg permissionGroup) bool { return notHexID(pg.ID) }) {
+		return bad, fmt.Errorf("%w: a permission group id is not 32 lowercase hex", errBadAnswer)
+	}
+	for _, ip := range tr.AllowedIPs {
+		if got, _, err := token.ParseAllowedIPs(ip); err != nil || len(got) != 1 {
+			return bad, fmt.Errorf("%w: an allowed ip is not one CIDR", errBadAnswer)
+		}
 	}
 	g := Granted{
 		Token: value, TokenID: tr.TokenID, Name: tr.Name, ExpiresAt: exp.UTC(),

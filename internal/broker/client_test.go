@@ -148,6 +148,10 @@ func TestClientBadAnswers(t *testing.T) {
 		"bad id":       `{"access_token":"cfut_x","token_id":"../x","expires_at":"2026-11-27T20:00:00Z"}`,
 		"bad expiry":   `{"access_token":"cfut_x","token_id":"0123456789abcdef0123456789abcdef","expires_at":"soon"}`,
 		"not a bearer": `{"access_token":"cfut_x","token_type":"N_A","token_id":"0123456789abcdef0123456789abcdef","expires_at":"2026-11-27T20:00:00Z"}`,
+		"bad owner":    `{"access_token":"cfut_x","token_id":"0123456789abcdef0123456789abcdef","expires_at":"2026-11-27T20:00:00Z","owner":"org"}`,
+		"bad account":  `{"access_token":"cfut_x","token_id":"0123456789abcdef0123456789abcdef","expires_at":"2026-11-27T20:00:00Z","account_ids":["x\n::error::y"]}`,
+		"bad group":    `{"access_token":"cfut_x","token_id":"0123456789abcdef0123456789abcdef","expires_at":"2026-11-27T20:00:00Z","permission_groups":[{"id":"../x","name":"n"}]}`,
+		"bad ip":       `{"access_token":"cfut_x","token_id":"0123456789abcdef0123456789abcdef","expires_at":"2026-11-27T20:00:00Z","allowed_ips":["caller"]}`,
 	} {
 		var n atomic.Int32
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
