@@ -64,18 +64,6 @@ func revision(m *manifests) (*run.RevisionSpec, *run.Container, error) {
 	return rs, rs.Containers[0], nil
 }
 
-// onRevision makes a check of the Cloud Run revision and its broker container; the check
-// fails as revision does when the service has no such container.
-func onRevision(check func(*run.RevisionSpec, *run.Container) error) func(*manifests) error {
-	return func(m *manifests) error {
-		rs, c, err := revision(m)
-		if err != nil {
-			return err
-		}
-		return check(rs, c)
-	}
-}
-
 // crContainer returns the broker container, for the mutations; the checks use revision.
 func crContainer(m *manifests) *run.Container { return m.cloudRun.Spec.Template.Spec.Containers[0] }
 
@@ -174,7 +162,7 @@ func cloudRunPromises() []promise {
 	return []promise{
 		{
 			name: "cloud run: the same command line as Kubernetes, the release image",
-			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
+			check: on(revision, func(_ *run.RevisionSpec, c *run.Container) error {
 				if len(c.Command) > 0 {
 					return fmt.Errorf("cloud run: command %q replaces the image's entrypoint", c.Command)
 				}
@@ -201,7 +189,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: the broker stops within the 10 s Cloud Run allows after SIGTERM",
-			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
+			check: on(revision, func(_ *run.RevisionSpec, c *run.Container) error {
 				drain, err := drainOf(c.Args)
 				if err != nil {
 					return fmt.Errorf("cloud run: %w", err)
@@ -218,7 +206,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: traffic goes to the --listen port, as $PORT",
-			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
+			check: on(revision, func(_ *run.RevisionSpec, c *run.Container) error {
 				listen, err := listenPort(c.Args)
 				if err != nil {
 					return err
@@ -244,7 +232,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: startup waits for /readyz, liveness is /healthz",
-			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
+			check: on(revision, func(_ *run.RevisionSpec, c *run.Container) error {
 				if err := checkCRProbe("startup", c.StartupProbe, "/readyz", c); err != nil {
 					return err
 				}
@@ -262,7 +250,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: the parent token and the policy are read-only Secret Manager files at their flags",
-			check: onRevision(func(rs *run.RevisionSpec, c *run.Container) error {
+			check: on(revision, func(rs *run.RevisionSpec, c *run.Container) error {
 				seen := map[string]string{}
 				for _, flag := range []string{"api-token-file", "policy"} {
 					file, err := flagValue(c.Args, flag)
@@ -302,7 +290,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: no environment variable holds a token",
-			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
+			check: on(revision, func(_ *run.RevisionSpec, c *run.Container) error {
 				if len(c.EnvFrom) > 0 {
 					return errors.New("cloud run: envFrom imports whole secrets into the environment")
 				}
@@ -372,7 +360,7 @@ func cloudRunPromises() []promise {
 		},
 		{
 			name: "cloud run: 1 vCPU (Cloud Run's minimum for concurrency) and a memory limit",
-			check: onRevision(func(_ *run.RevisionSpec, c *run.Container) error {
+			check: on(revision, func(_ *run.RevisionSpec, c *run.Container) error {
 				if c.Resources == nil {
 					return errors.New("cloud run: no resources")
 				}

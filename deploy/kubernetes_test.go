@@ -98,18 +98,6 @@ func broker(m *manifests) (*corev1.PodSpec, *corev1.Container, error) {
 	return pod, &pod.Containers[0], nil
 }
 
-// onBroker makes a check of the Deployment's pod and its broker container; the check fails
-// as broker does when the pod has no such container.
-func onBroker(check func(*corev1.PodSpec, *corev1.Container) error) func(*manifests) error {
-	return func(m *manifests) error {
-		pod, c, err := broker(m)
-		if err != nil {
-			return err
-		}
-		return check(pod, c)
-	}
-}
-
 // container returns the broker container, for the mutations; the checks use broker.
 func container(m *manifests) *corev1.Container { return &m.deployment.Spec.Template.Spec.Containers[0] }
 
@@ -385,7 +373,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the release image by tag or digest",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				return checkImage(c.Image, imageRepository)
 			}),
 			breaks: map[string]func(*manifests){
@@ -397,7 +385,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the broker's command line",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				if len(c.Command) > 0 {
 					return fmt.Errorf("deployment: command %q replaces the image's entrypoint", c.Command)
 				}
@@ -414,7 +402,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the named port is the --listen port",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				port, err := listenPort(c.Args)
 				if err != nil {
 					return err
@@ -437,7 +425,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: readiness is GET /readyz on the named port",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				return checkProbe("readiness", c.ReadinessProbe, "/readyz", c)
 			}),
 			breaks: map[string]func(*manifests){
@@ -453,7 +441,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: liveness (and startup) is GET /healthz on the named port",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				if err := checkProbe("liveness", c.LivenessProbe, "/healthz", c); err != nil {
 					return err
 				}
@@ -516,7 +504,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: non-root, as 65532, seccomp RuntimeDefault, at pod and container level",
-			check: onBroker(func(pod *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(pod *corev1.PodSpec, c *corev1.Container) error {
 				ps, cs := pod.SecurityContext, c.SecurityContext
 				if ps == nil || cs == nil {
 					return errors.New("deployment: pod or container securityContext missing")
@@ -561,7 +549,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: read-only root file system, no privilege escalation, every capability dropped",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				cs := c.SecurityContext
 				switch {
 				case cs == nil:
@@ -612,7 +600,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: no environment variable holds a token",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				return checkEnv(c)
 			}),
 			breaks: map[string]func(*manifests){
@@ -639,7 +627,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: small resource requests and limits",
-			check: onBroker(func(_ *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(_ *corev1.PodSpec, c *corev1.Container) error {
 				r := c.Resources
 				for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 					req, okReq := r.Requests[name]
@@ -666,7 +654,7 @@ func kubernetesPromises() []promise {
 		},
 		{
 			name: "deployment: the grace period covers the preStop wait and the broker's drain",
-			check: onBroker(func(pod *corev1.PodSpec, c *corev1.Container) error {
+			check: on(broker, func(pod *corev1.PodSpec, c *corev1.Container) error {
 				if pod.TerminationGracePeriodSeconds == nil {
 					return errors.New("deployment: terminationGracePeriodSeconds unset (Kubernetes' 30 s default)")
 				}

@@ -418,6 +418,18 @@ func TestDecodeRefusesUncheckedManifest(t *testing.T) {
 	}
 }
 
+// on makes a check of what get finds in the manifests (a pod or revision and its broker
+// container); the check fails as get does when the manifests hold no such thing.
+func on[S, C any](get func(*manifests) (S, C, error), check func(S, C) error) func(*manifests) error {
+	return func(m *manifests) error {
+		s, c, err := get(m)
+		if err != nil {
+			return err
+		}
+		return check(s, c)
+	}
+}
+
 // promise is one thing the manifests promise, with copies of them broken so that it must fail.
 type promise struct {
 	name  string
