@@ -229,8 +229,6 @@ func checkKeyless(in Inputs, r Request) error {
 		return inputErrorf("api-url", "its default, "+defaultAPIURL+", "+why, "is %s", clip(r.APIURL.String()))
 	case strings.TrimSpace(in.Name) != "":
 		return inputErrorf("name", "empty with "+Ref("broker-url")+": "+why+" (cf-scoped-token, the repository and the run)", "is given")
-	case strings.TrimSpace(in.TokenID) != "":
-		return inputErrorf("token-id", Ref("token-id")+" only with "+Ref("mode", "revoke"), "is given")
 	}
 	return nil
 }

@@ -824,6 +824,7 @@ func TestParseKeyless(t *testing.T) {
 		{"a name", func(in *Inputs) { in.Name = "deploy" }, "name"},
 		{"mode sweep", func(in *Inputs) { in.Mode = "sweep" }, "mode"},
 		{"mode revoke", func(in *Inputs) { in.Mode = "revoke"; in.TokenID = acctA }, "mode"},
+		{"a token id", func(in *Inputs) { in.TokenID = acctA }, "token-id"},
 		{"an audience with a space", func(in *Inputs) { in.Audience = "cf broker" }, "audience"},
 		{"audience without broker-url", func(in *Inputs) {
 			in.BrokerURL, in.APIToken, in.AccountIDs, in.Audience = "", "parent-token-for-tests", acctA, "x"
