@@ -49,6 +49,11 @@ func (c *Client) PermissionGroups(ctx context.Context, ep token.Endpoint) ([]tok
 			return nil, fmt.Errorf("list permission groups: %w", badAnswer("a group id is missing or not 32 lowercase hex characters"))
 		}
 	}
+	if len(groups) == 0 {
+		// No real API lists none (a result null decodes to none): taken as
+		// a catalogue, it would blame every scope of the request instead.
+		return nil, fmt.Errorf("list permission groups: %w", badAnswer("the answer lists no permission groups"))
+	}
 	return groups, nil
 }
 
