@@ -193,7 +193,7 @@ func names(rs []emulator.Request) []string {
 // runStage runs main (state nil) or post and measures it. It fails tb if the stage fails.
 func (w *world) runStage(tb testing.TB, ctx context.Context, r *ghactiontest.Runner, state map[string]string) (*ghactiontest.Stage, phase) {
 	tb.Helper()
-	n := len(w.e.Requests())
+	n := w.e.RequestCount()
 	var st *ghactiontest.Stage
 	if state == nil {
 		st = r.RunMain(ctx, w.step())
@@ -259,7 +259,7 @@ func (w *world) runScript(tb testing.TB, ctx context.Context, probeOut string) (
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	n := len(w.e.Requests())
+	n := w.e.RequestCount()
 	started := time.Now()
 	err = cmd.Start()
 	if err == nil {

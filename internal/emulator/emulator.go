@@ -156,35 +156,36 @@ type Request struct {
 
 // Requests returns every request received so far, in order of arrival.
 func (e *Emulator) Requests() []Request {
+	return e.requestsWhere(func(Request) bool { return true })
+}
+
+// RequestCount is how many requests have been received so far.
+func (e *Emulator) RequestCount() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]Request, len(e.requests))
-	for i, r := range e.requests {
-		r.Header = r.Header.Clone()
-		r.Body = bytes.Clone(r.Body)
-		out[i] = r
-	}
-	return out
+	return len(e.requests)
 }
 
 // RequestsTo returns the requests received on one route (as in
 // Request.Route, e.g. "POST /user/tokens"), in order of arrival.
 func (e *Emulator) RequestsTo(route string) []Request {
-	var out []Request
-	for _, r := range e.Requests() {
-		if r.Route == route {
-			out = append(out, r)
-		}
-	}
-	return out
+	return e.requestsWhere(func(r Request) bool { return r.Route == route })
 }
 
 // Unhandled returns the requests that matched no route. They were answered with a
 // Cloudflare-shaped 404, code 7000 "No route for that URI"; tests assert this is empty.
-func (e *Emulator) Unhandled() []Request {
+func (e *Emulator) Unhandled() []Request { return e.RequestsTo("") }
+
+// requestsWhere returns copies of the logged requests that keep holds for, in order of
+// arrival; only those are copied.
+func (e *Emulator) requestsWhere(keep func(Request) bool) []Request {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var out []Request
-	for _, r := range e.Requests() {
-		if r.Route == "" {
+	for _, r := range e.requests {
+		if keep(r) {
+			r.Header = r.Header.Clone()
+			r.Body = bytes.Clone(r.Body)
 			out = append(out, r)
 		}
 	}
