@@ -24,8 +24,8 @@ const maxChildSize = 512
 // endpoints the parent can read (revokeEndpoints), reads it with the
 // parent, and deletes it only if its name carries this broker's MAC. An
 // unknown or foreign token, or one the parent may not read, is answered 200
-// and left alone (RFC 7009 §2.2); when Cloudflare fails the answer is 503
-// with Retry-After (§2.2.1).
+// and left alone (RFC 7009 §2.2); when Cloudflare fails, or refuses the
+// parent itself, the answer is 503 with Retry-After (§2.2.1).
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), revokeDeadline)
 	defer cancel()
@@ -79,7 +79,18 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		case errors.Is(err, token.ErrNotFound):
 			e.Outcome = "not_found"
 			return nil
-		case errors.Is(err, token.ErrUnauthorized), errors.Is(err, token.ErrForbidden):
+		case errors.Is(err, token.ErrUnauthorized):
+			// Cloudflare refused the parent itself (deleted, rolled, expired,
+			// or used from an address it may not be used from): whether the
+			// child is this broker's is unknown, and a job told 200 would
+			// believe its token gone. The broker is unready until CheckParent
+			// verifies the parent again.
+			s.logf("revoke from %s: Cloudflare refused the parent token reading token %s on %s: %v", e.Caller, info.ID, endpointName(ep), err)
+			s.setParent(nil, false, "Cloudflare refused the parent token")
+			aerr := unavailable()
+			aerr.desc = "Cloudflare refused the broker's parent token; the token may still be live; retry later"
+			return aerr
+		case errors.Is(err, token.ErrForbidden):
 			// The parent may not read it, so the broker cannot tell whether
 			// it made it: it is not deleted. A parent that lost a permission
 			// is the operator's to know.

@@ -163,6 +163,39 @@ func TestRevokeAccountParent(t *testing.T) {
 	}
 }
 
+// TestRevokeParentRefused: once the parent token is deleted, Cloudflare
+// refuses it reading the child (401/9109, the caller refused, not a missing
+// permission); the broker cannot tell the child is its own, so the answer
+// is 503 with Retry-After, never the 200 that would tell the job its token
+// is gone, the child stays, and the broker is unready.
+func TestRevokeParentRefused(t *testing.T) {
+	t.Parallel()
+	w := mustWorld(t)
+	w.client.Retry.Attempts = 1
+	g := w.mustExchange(t, nil)
+	if err := w.cf.DeleteToken(t.Context(), token.Endpoint{}, w.seeded.UserTokenID); err != nil {
+		t.Fatalf("delete the parent: %v", err)
+	}
+	err := w.client.Revoke(t.Context(), g.Token)
+	var be *broker.Error
+	if !errors.As(err, &be) || be.Status != 503 || be.Code != broker.TemporarilyUnavailable || be.RetryAfter <= 0 {
+		t.Fatalf("revoke after the parent was deleted: %v, want 503 with Retry-After", err)
+	}
+	if !w.alive(g.TokenID) {
+		t.Errorf("token %s is gone", g.TokenID)
+	}
+	e := w.audit.Entries(t)
+	if last := e[len(e)-1]; last.Event != broker.EventRevoke || last.Status != 503 || last.Outcome != "failed" || last.TokenID != g.TokenID {
+		t.Errorf("audit %+v, want a failed revoke of %s", last, g.TokenID)
+	}
+	if !strings.Contains(w.logs.String(), "refused the parent token reading token "+g.TokenID) {
+		t.Errorf("log %q does not say the parent was refused", w.logs.String())
+	}
+	if ok, why := w.b.Ready(); ok || !strings.Contains(why, "refused the parent") {
+		t.Errorf("Ready() = %v, %q after Cloudflare refused the parent", ok, why)
+	}
+}
+
 // TestRevokeUnreadable: a token the parent may not read (it lost a
 // permission) is answered 200 and left alone, with an honest audit line
 // and a log line for the operator.
