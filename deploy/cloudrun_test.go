@@ -155,6 +155,14 @@ func crFileAt(rs *run.RevisionSpec, c *run.Container, file string) (mount *run.V
 	return nil, "", "", fmt.Errorf("cloud run: %s: volume %q maps no version to %q", file, vol.Name, rel)
 }
 
+// brokerAttemptTimeout is the broker client's bound on one attempt, which Cloud Run's request
+// timeout must not cut short: internal/broker's DefaultRetry().Timeout, attemptTimeout of the
+// exchange deadline (2m, exchangeDeadline) plus the clean-up grace (DefaultGrace, 1.5s) plus an
+// eighth of the deadline. This module does not import the product (it is a module of its own),
+// so the value is written out here; internal/broker's TestCloudRunTimeoutCoversAttempt holds the
+// manifest to the real one.
+const brokerAttemptTimeout = 2*time.Minute + 1500*time.Millisecond + 2*time.Minute/8
+
 // cloudRunStopGrace is how long Cloud Run waits after SIGTERM before it kills an instance.
 const cloudRunStopGrace = 10 * time.Second
 
@@ -343,19 +351,21 @@ func cloudRunPromises() []promise {
 				if rs.ContainerConcurrency < 1 || rs.ContainerConcurrency > 1000 {
 					return fmt.Errorf("cloud run: containerConcurrency %d: want 1 to 1000", rs.ContainerConcurrency)
 				}
-				if rs.TimeoutSeconds < 1 || rs.TimeoutSeconds > 3600 {
-					return fmt.Errorf("cloud run: timeoutSeconds %d: want 1 to 3600", rs.TimeoutSeconds)
+				if rs.TimeoutSeconds > 3600 || time.Duration(rs.TimeoutSeconds)*time.Second < brokerAttemptTimeout {
+					return fmt.Errorf("cloud run: timeoutSeconds %d: want %v (the broker client's bound on one attempt) to 3600; a request cut off sooner is retried with an OIDC token the broker refuses as a replay", rs.TimeoutSeconds, brokerAttemptTimeout)
 				}
 				return nil
 			},
 			breaks: map[string]func(*manifests){
-				"scale to zero": func(m *manifests) { revisionAnnotationsOf(m)["autoscaling.knative.dev/minScale"] = "0" },
-				"no max":        func(m *manifests) { delete(revisionAnnotationsOf(m), "autoscaling.knative.dev/maxScale") },
-				"max < min":     func(m *manifests) { revisionAnnotationsOf(m)["autoscaling.knative.dev/minScale"] = "5" },
-				"many":          func(m *manifests) { revisionAnnotationsOf(m)["autoscaling.knative.dev/maxScale"] = "100" },
-				"throttled":     func(m *manifests) { revisionAnnotationsOf(m)["run.googleapis.com/cpu-throttling"] = "true" },
-				"concurrency":   func(m *manifests) { m.cloudRun.Spec.Template.Spec.ContainerConcurrency = 0 },
-				"timeout":       func(m *manifests) { m.cloudRun.Spec.Template.Spec.TimeoutSeconds = 0 },
+				"scale to zero":          func(m *manifests) { revisionAnnotationsOf(m)["autoscaling.knative.dev/minScale"] = "0" },
+				"no max":                 func(m *manifests) { delete(revisionAnnotationsOf(m), "autoscaling.knative.dev/maxScale") },
+				"max < min":              func(m *manifests) { revisionAnnotationsOf(m)["autoscaling.knative.dev/minScale"] = "5" },
+				"many":                   func(m *manifests) { revisionAnnotationsOf(m)["autoscaling.knative.dev/maxScale"] = "100" },
+				"throttled":              func(m *manifests) { revisionAnnotationsOf(m)["run.googleapis.com/cpu-throttling"] = "true" },
+				"concurrency":            func(m *manifests) { m.cloudRun.Spec.Template.Spec.ContainerConcurrency = 0 },
+				"timeout":                func(m *manifests) { m.cloudRun.Spec.Template.Spec.TimeoutSeconds = 0 },
+				"exchange deadline only": func(m *manifests) { m.cloudRun.Spec.Template.Spec.TimeoutSeconds = 120 },
+				"over an hour":           func(m *manifests) { m.cloudRun.Spec.Template.Spec.TimeoutSeconds = 3601 },
 			},
 		},
 		{
