@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcissuer"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/oidcverify"
@@ -14,7 +17,10 @@ import (
 // header, any claims of any type, signed by the trusted issuer's key or not — Verify must
 // not panic, must refuse it as a token fault (ErrInvalid; the issuer is up, so never
 // ErrUnavailable) unless it is a good token, and no error may show the token or a part of
-// it, or a control character: the message reaches the audit log and the caller.
+// it, or a control character: the message reaches the audit log and the caller. A token it
+// accepts is one the broker may act on: from the trusted issuer, for the broker's audience,
+// with a jti, and within its time window (exp not past, nbf and iat not ahead, each by the
+// leeway at most) on the verifier's clock.
 //
 // signed: header and claims are JSON objects that the local issuer merges into its
 // GitHub-shaped header and default claims and signs with its published key, which reaches
@@ -37,6 +43,11 @@ func FuzzVerify(f *testing.F) {
 		{`{}`, `{"iss":"https://evil.example\r\n"}`, true},
 		{`{"kid":"\u2028"}`, `[]`, false},
 		{`null`, `null`, false},
+		// Expired an hour ago, and within the leeway: refused, and taken.
+		{`{}`, fmt.Sprintf(`{"exp":%d}`, t0.Add(-time.Hour).Unix()), true},
+		{`{}`, fmt.Sprintf(`{"exp":%d,"nbf":%d,"iat":%d}`, t0.Add(-oidcverify.DefaultLeeway/2).Unix(),
+			t0.Add(oidcverify.DefaultLeeway/2).Unix(), t0.Add(oidcverify.DefaultLeeway/2).Unix()), true},
+		{`{}`, fmt.Sprintf(`{"aud":["https://other.example",%q]}`, aud), true},
 	} {
 		f.Add([]byte(seed.header), []byte(seed.claims), seed.signed)
 	}
@@ -63,6 +74,17 @@ func FuzzVerify(f *testing.F) {
 		if id.Issuer != e.iss.URL() || id.JTI == "" || id.Expiry.IsZero() || id.IssuedAt.IsZero() {
 			t.Fatalf("Verify accepted a token with iss %q, jti %q, exp %v, iat %v", id.Issuer, id.JTI, id.Expiry, id.IssuedAt)
 		}
+		// mustEnv leaves Config.Leeway zero: DefaultLeeway.
+		now, leeway := e.now.Now(), oidcverify.DefaultLeeway
+		if id.Expiry.Add(leeway).Before(now) {
+			t.Fatalf("Verify accepted a token that expired at %v, at %v", id.Expiry, now)
+		}
+		if id.NotBefore.After(now.Add(leeway)) || id.IssuedAt.After(now.Add(leeway)) {
+			t.Fatalf("Verify accepted, at %v, a token with nbf %v and iat %v", now, id.NotBefore, id.IssuedAt)
+		}
+		if !holdsAudience(id.Claims["aud"], aud) {
+			t.Fatalf("Verify accepted a token with aud %#v, not for %s", id.Claims["aud"], aud)
+		}
 	})
 }
 
@@ -86,6 +108,17 @@ func signFuzzed(iss *oidcissuer.Issuer, header, claims []byte) (string, bool) {
 	}
 	raw, err := iss.Sign(all, opts...)
 	return raw, err == nil
+}
+
+// holdsAudience reports whether an aud claim, a string or an array of them, names want.
+func holdsAudience(claim any, want string) bool {
+	switch a := claim.(type) {
+	case string:
+		return a == want
+	case []any:
+		return slices.Contains(a, any(want))
+	}
+	return false
 }
 
 func decodeNumbers(b []byte, v any) error {
