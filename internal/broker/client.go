@@ -37,7 +37,7 @@ type Client struct {
 	HTTP *http.Client
 	// UserAgent, if set, names the tool in each request.
 	UserAgent string
-	// Retry is the backoff policy; the zero value: DefaultRetry.
+	// Retry is the backoff policy; each zero field is DefaultRetry's.
 	Retry retry.Policy
 	// Progressf, if set, gets one line for each failed attempt after the
 	// first that is tried again: "attempt 3 of 5 failed: 503 …; next in 2s".
@@ -176,11 +176,7 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) ([]byte
 	hc := *c.HTTP
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	endpoint := base.String() + path
-	p := c.Retry
-	if p.Attempts == 0 {
-		d := DefaultRetry()
-		p.Attempts, p.Base, p.Max, p.Timeout = d.Attempts, d.Base, d.Max, d.Timeout
-	}
+	p := c.retryPolicy()
 	if c.Progressf != nil {
 		p.Progress = func(n, attempts int, err error, wait time.Duration) {
 			c.Progressf("attempt %d of %d failed: %s; next in %s", n, attempts, shortCause(err), wait.Round(100*time.Millisecond))
@@ -202,6 +198,26 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) ([]byte
 		return retry.Verdict{Again: be.Temporary(), After: be.RetryAfter, Throttled: be.Status == http.StatusTooManyRequests}
 	})
 	return body, err
+}
+
+// retryPolicy is c.Retry with each zero field DefaultRetry's: a policy
+// that sets only Attempts still bounds each attempt by the exchange's
+// attemptTimeout, which a zero Timeout (none) would not.
+func (c *Client) retryPolicy() retry.Policy {
+	p, d := c.Retry, DefaultRetry()
+	if p.Attempts == 0 {
+		p.Attempts = d.Attempts
+	}
+	if p.Base == 0 {
+		p.Base = d.Base
+	}
+	if p.Max == 0 {
+		p.Max = d.Max
+	}
+	if p.Timeout == 0 {
+		p.Timeout = d.Timeout
+	}
+	return p
 }
 
 var (

@@ -170,6 +170,38 @@ func TestClientBadAnswers(t *testing.T) {
 	}
 }
 
+// TestClientRetryDefaults: each field Client.Retry leaves zero is
+// DefaultRetry's, on its own: a policy that sets only Attempts still bounds
+// each attempt by the exchange's attempt timeout, instead of none.
+func TestClientRetryDefaults(t *testing.T) {
+	t.Parallel()
+	type fields struct {
+		Attempts           int
+		Base, Max, Timeout time.Duration
+		KeepsSleep         bool
+	}
+	d := broker.DefaultRetry()
+	for _, tc := range []struct {
+		name string
+		in   retry.Policy
+		want fields
+	}{
+		{"zero", retry.Policy{}, fields{d.Attempts, d.Base, d.Max, d.Timeout, false}},
+		{"attempts only", retry.Policy{Attempts: 3}, fields{3, d.Base, d.Max, d.Timeout, false}},
+		{"timeout only", retry.Policy{Timeout: 5 * time.Second}, fields{d.Attempts, d.Base, d.Max, 5 * time.Second, false}},
+		{"waits and sleep", retry.Policy{Base: time.Millisecond, Max: 2 * time.Millisecond, Sleep: noWait},
+			fields{d.Attempts, time.Millisecond, 2 * time.Millisecond, d.Timeout, true}},
+		{"all set", retry.Policy{Attempts: 1, Base: time.Millisecond, Max: time.Millisecond, Timeout: time.Second},
+			fields{1, time.Millisecond, time.Millisecond, time.Second, false}},
+	} {
+		p := broker.RetryPolicy(&broker.Client{Retry: tc.in})
+		got := fields{p.Attempts, p.Base, p.Max, p.Timeout, p.Sleep != nil}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s: effective policy (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
+
 // TestCloudRunTimeoutCoversAttempt: the Cloud Run manifest's request
 // timeout is no shorter than the client's attempt, or Cloud Run would cut
 // off an exchange the client still waits for, and its retry would carry an
