@@ -289,7 +289,7 @@ func decodeGranted(body []byte) (Granted, error) {
 	}
 	// From here on a fault still returns the token: the broker made it.
 	bad := Granted{Token: value}
-	if !isLowerHex(tr.TokenID) || len(tr.TokenID) != 32 {
+	if !token.IsHexID(tr.TokenID) {
 		return bad, fmt.Errorf("%w: token_id is not 32 lowercase hex", errBadAnswer)
 	}
 	exp, err := time.Parse(time.RFC3339, tr.ExpiresAt)
