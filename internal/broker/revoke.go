@@ -83,10 +83,10 @@ func (s *Server) revoke(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			// Cloudflare refused the parent itself (deleted, rolled, expired,
 			// or used from an address it may not be used from): whether the
 			// child is this broker's is unknown, and a job told 200 would
-			// believe its token gone. The broker is unready until CheckParent
-			// verifies the parent again.
+			// believe its token gone. Readiness is left to CheckParent: anyone
+			// may call revoke, with a token of any owner, and Cloudflare has
+			// been seen to answer 9109 for a token the caller may not touch.
 			s.logf("revoke from %s: Cloudflare refused the parent token reading token %s on %s: %v", e.Caller, info.ID, endpointName(ep), err)
-			s.setParent(nil, false, "Cloudflare refused the parent token")
 			aerr := unavailable()
 			aerr.desc = "Cloudflare refused the broker's parent token; the token may still be live; retry later"
 			return aerr
