@@ -94,11 +94,14 @@ func runExec(ctx context.Context, args []string, getenv func(string) string, p *
 		}
 	}
 	// The command gets neither the parent nor the job's OIDC token, which
-	// it has no use for (and which the broker has taken already).
+	// it has no use for (and which the broker has taken already). Only
+	// values that are there: an empty one (keyless has no parent) would
+	// withhold every variable that is only white space, IFS for one.
 	withheld := []string{req.APIToken.Reveal()}
 	if subject.env != "" {
 		withheld = append(withheld, strings.TrimSpace(getenv(subject.env)))
 	}
+	withheld = slices.DeleteFunc(withheld, func(v string) bool { return v == "" })
 	code, runErr := runCommand(command, childEnv(os.Environ(), withheld, tokenEnv(t)), signals, p)
 
 	// However the command ended, the token goes — on a context of its own:
