@@ -329,3 +329,50 @@ func TestKeyless_Refusals(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyless_PostFinishesUnderSIGTERM: a post step cancelled while the
+// broker does not answer its revoke ends within the clean-up grace, before
+// the runner's kill, with an error naming the token it could not delete —
+// as the direct post step does.
+func TestKeyless_PostFinishesUnderSIGTERM(t *testing.T) {
+	t.Parallel()
+	j := newKeylessJob(t, nil)
+	step := ghactiontest.Step{With: j.with("scopes", "apps-and-policies:write")}
+	main := j.runner.RunMain(context.Background(), step)
+	if main.Failed {
+		t.Fatalf("main failed (exit %d):\n%s", main.ExitCode, main.Log)
+	}
+	id := main.State["token-id"]
+	// The revoke hangs until the client goes away (which the server sees
+	// once the body is read) or the test ends.
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for this handler
+	hang := func(_ http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path != "/v1/revoke" {
+			return false
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		select {
+		case <-req.Context().Done():
+		case <-release:
+		}
+		return true
+	}
+	j.front.fault.Store(&hang)
+	const sigterm, grace, margin = 500 * time.Millisecond, 8 * time.Second, 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), sigterm)
+	defer cancel()
+	start := time.Now()
+	post := j.runner.RunPost(ctx, step, main.State)
+	took := time.Since(start)
+	errs := post.Annotations("error")
+	if post.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, id) {
+		t.Fatalf("post: exit %d after %s, errors %v; want exit 1 and one error naming token %s\n%s", post.ExitCode, took, errs, id, post.Log)
+	}
+	if took > sigterm+grace+margin {
+		t.Errorf("post took %s, want at most the grace (%s) after SIGTERM", took, grace)
+	}
+	if got := j.front.requests(); len(got) != 2 || got[1] != "POST /v1/revoke" {
+		t.Errorf("requests to the broker %v, want the exchange and one revoke", got)
+	}
+}

@@ -64,7 +64,7 @@ func runCreate(ctx context.Context, args []string, getenv func(string) string, p
 			return err
 		}
 		if err := printToken(p, *format, t); err != nil {
-			return errors.Join(err, revokeAtBroker(ctx, req.BrokerURL.String(), broker.Granted{Token: t.Value, TokenID: t.ID, ExpiresAt: t.ExpiresOn}, p.logf))
+			return errors.Join(err, revokeAtBroker(context.WithoutCancel(ctx), req.BrokerURL.String(), broker.Granted{Token: t.Value, TokenID: t.ID, ExpiresAt: t.ExpiresOn}, p.logf))
 		}
 		p.logf("token %s lives until %s; delete it sooner with: cf-scoped-token revoke --broker-url %s (it reads the token from CLOUDFLARE_API_TOKEN)",
 			t.ID, t.ExpiresOn.UTC().Format(time.RFC3339), req.BrokerURL)

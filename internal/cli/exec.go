@@ -76,7 +76,7 @@ func runExec(ctx context.Context, args []string, getenv func(string) string, p *
 		if t, g, err = mintKeyless(ctx, req, subject, getenv, p); err != nil {
 			return err
 		}
-		remove = func() error { return revokeAtBroker(ctx, req.BrokerURL.String(), g, p.logf) }
+		remove = func() error { return revokeAtBroker(context.WithoutCancel(ctx), req.BrokerURL.String(), g, p.logf) }
 	} else {
 		m := newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf)
 		mctx, cancel := context.WithTimeout(ctx, mainDeadline)
