@@ -376,3 +376,27 @@ func TestKeyless_PostFinishesUnderSIGTERM(t *testing.T) {
 		t.Errorf("requests to the broker %v, want the exchange and one revoke", got)
 	}
 }
+
+// TestKeyless_RevokeFalseKeepsTheToken: with revoke: false the post step
+// says the token is kept and when it expires, and sends the broker no
+// revoke: the token outlives the job.
+func TestKeyless_RevokeFalseKeepsTheToken(t *testing.T) {
+	t.Parallel()
+	j := newKeylessJob(t, nil)
+	job := j.run(t, j.with("scopes", "apps-and-policies:write", "revoke", "false"))
+	if job.Main.Failed || job.Post == nil || job.Post.Failed {
+		t.Fatalf("main or post failed:\nmain:\n%s\npost:\n%v", job.Main.Log, job.Post)
+	}
+	id, expires := job.Main.Outputs["token-id"], job.Main.Outputs["expires-at"]
+	j.b.addSecret(job.Main.Outputs["token"])
+	notices := job.Post.Annotations("notice")
+	if len(notices) != 1 || !strings.Contains(notices[0].Data, "Token "+id+" is kept") || !strings.Contains(notices[0].Data, expires) {
+		t.Errorf("post notices %v, want one saying token %s is kept until %s", notices, id, expires)
+	}
+	if got := j.front.requests(); len(got) != 1 || got[0] != "POST /v1/token" {
+		t.Errorf("requests to the broker: %v, want the exchange alone", got)
+	}
+	if !j.alive(id) {
+		t.Error("the kept token is gone")
+	}
+}

@@ -166,11 +166,7 @@ func runKeyless(ctx context.Context, gh *ghaction.Action, req token.Request, log
 
 // runKeylessPost is the action's post phase in keyless mode: the child is
 // deleted through the broker that made it, on ctx, a clean-up context.
-func runKeylessPost(ctx context.Context, gh *ghaction.Action, c token.Cleanup, logf func(string, ...any)) error {
-	if c.Keep {
-		gh.Noticef("Token %s is kept (revoke: false); it expires at %s.", c.Token.ID, formatTime(c.Token.ExpiresOn))
-		return nil
-	}
+func runKeylessPost(ctx context.Context, c token.Cleanup, logf func(string, ...any)) error {
 	logf("keyless: deleting token %s through the broker %s", c.Token.ID, c.BrokerURL)
 	return revokeAtBroker(ctx, c.BrokerURL.String(), broker.Granted{Token: c.Child, TokenID: c.Token.ID, ExpiresAt: c.Token.ExpiresOn}, logf)
 }
