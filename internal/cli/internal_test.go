@@ -53,3 +53,22 @@ func TestExplain_BrokerErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInputSpec: the table's entry for an input, its default included (the
+// broker's --api-url default), and none for a name that is no input.
+func TestInputSpec(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, wantDefault string
+		wantOK            bool
+	}{
+		{"api-url", "https://api.cloudflare.com/client/v4", true},
+		{"account-ids", "", true},
+		{"policy", "", false},
+	} {
+		s, ok := inputSpec(tc.name)
+		if ok != tc.wantOK || s.Default != tc.wantDefault || ok && s.Name != tc.name {
+			t.Errorf("inputSpec(%q) = %+v, %v; want default %q, %v", tc.name, s, ok, tc.wantDefault, tc.wantOK)
+		}
+	}
+}
