@@ -400,3 +400,26 @@ func TestKeyless_RevokeFalseKeepsTheToken(t *testing.T) {
 		t.Error("the kept token is gone")
 	}
 }
+
+// TestKeyless_AllowedIPsRunner: allowed-ips "runner" asks the broker for
+// "caller", the address it sees the job come from (loopback here): the
+// child may be used from there alone.
+func TestKeyless_AllowedIPsRunner(t *testing.T) {
+	t.Parallel()
+	j := newKeylessJob(t, nil)
+	job := j.run(t, j.with("scopes", "apps-and-policies:write", "allowed-ips", "runner", "revoke", "false"))
+	if job.Main.Failed {
+		t.Fatalf("main failed:\n%s", job.Main.Log)
+	}
+	j.b.addSecret(job.Main.Outputs["token"])
+	id := job.Main.Outputs["token-id"]
+	var got []string
+	for _, tok := range j.e.Tokens() {
+		if tok.ID == id {
+			got = tok.AllowedIPs
+		}
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "127.0.0.1") {
+		t.Errorf("token %s may be used from %v, want the loopback caller alone", id, got)
+	}
+}
