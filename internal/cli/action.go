@@ -179,13 +179,17 @@ func runPost(ctx context.Context, gh *ghaction.Action, stdout io.Writer) error {
 	case c.Mode != token.ModeCreate:
 		fmt.Fprintf(stdout, "mode %s: the main step makes no token, so there is nothing to delete\n", c.Mode)
 		return nil
-	case c.BrokerURL != nil:
-		ctx, cancel := context.WithTimeout(ctx, postDeadline)
-		defer cancel()
-		return runKeylessPost(ctx, gh, c, lineLogger(stdout))
-	case c.Keep && !c.FindByName:
+	case c.Keep && !c.FindByName: // keyless never looks up by name
 		gh.Noticef("Token %s is kept (revoke: false); it expires at %s.", c.Token.ID, formatTime(c.Token.ExpiresOn))
 		return nil
+	case c.BrokerURL != nil:
+		// As below: a cancelled post step ends within the grace, with an
+		// error that names the token, before the runner's kill.
+		ctx, cancel := context.WithTimeout(ctx, postDeadline)
+		defer cancel()
+		ctx, cancelClean := cleanupContext(ctx)
+		defer cancelClean()
+		return runKeylessPost(ctx, c, lineLogger(stdout))
 	}
 	logf := lineLogger(stdout)
 	m := newMinter(connect(c.APIURL.String(), c.APIToken, c.Endpoint, gh.Debugf, logf), logf)

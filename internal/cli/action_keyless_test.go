@@ -329,3 +329,97 @@ func TestKeyless_Refusals(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyless_PostFinishesUnderSIGTERM: a post step cancelled while the
+// broker does not answer its revoke ends within the clean-up grace, before
+// the runner's kill, with an error naming the token it could not delete —
+// as the direct post step does.
+func TestKeyless_PostFinishesUnderSIGTERM(t *testing.T) {
+	t.Parallel()
+	j := newKeylessJob(t, nil)
+	step := ghactiontest.Step{With: j.with("scopes", "apps-and-policies:write")}
+	main := j.runner.RunMain(context.Background(), step)
+	if main.Failed {
+		t.Fatalf("main failed (exit %d):\n%s", main.ExitCode, main.Log)
+	}
+	id := main.State["token-id"]
+	// The revoke hangs until the client goes away (which the server sees
+	// once the body is read) or the test ends.
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for this handler
+	hang := func(_ http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path != "/v1/revoke" {
+			return false
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		select {
+		case <-req.Context().Done():
+		case <-release:
+		}
+		return true
+	}
+	j.front.fault.Store(&hang)
+	const sigterm, grace, margin = 500 * time.Millisecond, 8 * time.Second, 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), sigterm)
+	defer cancel()
+	start := time.Now()
+	post := j.runner.RunPost(ctx, step, main.State)
+	took := time.Since(start)
+	errs := post.Annotations("error")
+	if post.ExitCode != 1 || len(errs) != 1 || !strings.Contains(errs[0].Data, id) {
+		t.Fatalf("post: exit %d after %s, errors %v; want exit 1 and one error naming token %s\n%s", post.ExitCode, took, errs, id, post.Log)
+	}
+	if took > sigterm+grace+margin {
+		t.Errorf("post took %s, want at most the grace (%s) after SIGTERM", took, grace)
+	}
+	if got := j.front.requests(); len(got) != 2 || got[1] != "POST /v1/revoke" {
+		t.Errorf("requests to the broker %v, want the exchange and one revoke", got)
+	}
+}
+
+// TestKeyless_RevokeFalseKeepsTheToken: with revoke: false the post step
+// says the token is kept and when it expires, and sends the broker no
+// revoke: the token outlives the job.
+func TestKeyless_RevokeFalseKeepsTheToken(t *testing.T) {
+	t.Parallel()
+	j := newKeylessJob(t, nil)
+	job := j.run(t, j.with("scopes", "apps-and-policies:write", "revoke", "false"))
+	if job.Main.Failed || job.Post == nil || job.Post.Failed {
+		t.Fatalf("main or post failed:\nmain:\n%s\npost:\n%v", job.Main.Log, job.Post)
+	}
+	id, expires := job.Main.Outputs["token-id"], job.Main.Outputs["expires-at"]
+	j.b.addSecret(job.Main.Outputs["token"])
+	notices := job.Post.Annotations("notice")
+	if len(notices) != 1 || !strings.Contains(notices[0].Data, "Token "+id+" is kept") || !strings.Contains(notices[0].Data, expires) {
+		t.Errorf("post notices %v, want one saying token %s is kept until %s", notices, id, expires)
+	}
+	if got := j.front.requests(); len(got) != 1 || got[0] != "POST /v1/token" {
+		t.Errorf("requests to the broker: %v, want the exchange alone", got)
+	}
+	if !j.alive(id) {
+		t.Error("the kept token is gone")
+	}
+}
+
+// TestKeyless_AllowedIPsRunner: allowed-ips "runner" asks the broker for
+// "caller", the address it sees the job come from (loopback here): the
+// child may be used from there alone.
+func TestKeyless_AllowedIPsRunner(t *testing.T) {
+	t.Parallel()
+	j := newKeylessJob(t, nil)
+	job := j.run(t, j.with("scopes", "apps-and-policies:write", "allowed-ips", "runner", "revoke", "false"))
+	if job.Main.Failed {
+		t.Fatalf("main failed:\n%s", job.Main.Log)
+	}
+	j.b.addSecret(job.Main.Outputs["token"])
+	id := job.Main.Outputs["token-id"]
+	var got []string
+	for _, tok := range j.e.Tokens() {
+		if tok.ID == id {
+			got = tok.AllowedIPs
+		}
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "127.0.0.1") {
+		t.Errorf("token %s may be used from %v, want the loopback caller alone", id, got)
+	}
+}

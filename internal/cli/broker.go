@@ -53,11 +53,8 @@ func runBroker(ctx context.Context, args []string, getenv func(string) string, p
 	fs.StringVar(&f.policy, "policy", "", "the policy file (YAML); SIGHUP reloads it")
 	fs.StringVar(&f.listen, "listen", brokerListen, "address to serve on (host:port; :8080 for every interface)")
 	fs.StringVar(&f.audience, "audience", "", "the aud every OIDC token must carry (default: the policy's audience)")
-	defaults, err := inputsWith(nil)
-	if err != nil {
-		return err
-	}
-	fs.StringVar(&f.apiURL, "api-url", defaults.APIURL, "Cloudflare API base URL")
+	api, _ := inputSpec("api-url")
+	fs.StringVar(&f.apiURL, "api-url", api.Default, "Cloudflare API base URL")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the parent token (else "+EnvName("api-token")+")")
 	fs.StringVar(&f.rateLimit, "rate-limit", brokerRate, "exchanges per identity: N/s, N/m or N/h")
 	fs.IntVar(&f.burst, "burst", brokerBurst, "exchanges an identity may make at once")

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -504,5 +506,38 @@ func TestBrokerDrain(t *testing.T) {
 	}
 	if !k.alive(got.ID) {
 		t.Error("the token handed out during the drain does not exist")
+	}
+}
+
+// TestPolicyFlags: policy check and explain read their flags around the
+// one FILE, from the environment as every command does, and show their
+// help.
+func TestPolicyFlags(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"claims after FILE", nil, []string{"policy", "explain", missing, "--claims", "c.json"}, 1, "nope.yaml"},
+		{"claims before FILE", nil, []string{"policy", "explain", "--claims", "c.json", missing}, 1, "nope.yaml"},
+		{"claims from the environment", []string{"CF_SCOPED_TOKEN_CLAIMS=c.json"}, []string{"policy", "explain", missing}, 1, "nope.yaml"},
+		{"no claims", nil, []string{"policy", "explain", missing}, 1, "--claims is required"},
+		{"help", nil, []string{"policy", "check", "--help"}, 0, "cf-scoped-token policy check"},
+		{"an unknown flag", nil, []string{"policy", "check", missing, "--nope"}, 1, `run "cf-scoped-token policy check --help"`},
+		{"two files", nil, []string{"policy", "check", missing, "other.yaml"}, 1, "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(mustBinary(t), tc.args...)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tc.env...)
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != tc.wantCode || !strings.Contains(string(out), tc.want) {
+				t.Errorf("%v: exit %d, want %d saying %q:\n%s", tc.args, code, tc.wantCode, tc.want, out)
+			}
+		})
 	}
 }

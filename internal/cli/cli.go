@@ -217,22 +217,29 @@ func explain(err error) string {
 	var rerr *mint.RevokeError
 	var be *broker.Error
 	ref := token.Ref
+	// A revoke's answer is not about the exchange: the exchange's hints
+	// (policy, scopes, audience, ttl) do not fit it.
+	isRevoke := errors.As(err, &rerr)
 	switch {
 	case errors.As(err, &verr):
 		// Verify is called with the new token, not the parent.
 		hint := "Cloudflare did not accept the new token when it was checked"
-		if !errors.As(err, &rerr) {
+		if !isRevoke {
 			hint += ", so it was deleted"
 		}
 		return hint + "; set " + ref("verify", "false") + " to hand it out unchecked"
-	case errors.As(err, &be) && be.Code == broker.AccessDenied:
+	case errors.As(err, &be) && !isRevoke && be.Code == broker.AccessDenied:
 		return "the broker's policy has no rule for this job's identity (repository, ref, environment, workflow): ask its owner, or run this from the branch or environment a rule names"
-	case errors.As(err, &be) && (be.Code == broker.InvalidScope || be.Code == broker.InvalidTarget):
+	case errors.As(err, &be) && !isRevoke && (be.Code == broker.InvalidScope || be.Code == broker.InvalidTarget):
 		return "the broker's rule does not grant all of it: ask for less (" + ref("scopes") + ", " + ref("account-ids") + "), or have the policy's rule extended"
-	case errors.As(err, &be) && be.Code == broker.InvalidRequest:
+	case errors.As(err, &be) && !isRevoke && be.Code == broker.InvalidRequest:
 		return "the broker refused the request or the job's OIDC token; its description says which (" + ref("audience") + " must be the broker's, " + ref("ttl") + " at most the rule's max-ttl)"
-	case errors.As(err, &be):
+	case errors.As(err, &be) && be.Temporary():
 		return "the broker could not serve the request; it was tried again and may work in a while"
+	case errors.As(err, &be):
+		// Not tried again: a 500 is the broker's own fault, a 401, 404 or
+		// 405 most often an address that is not the broker's.
+		return fmt.Sprintf("the broker answered %d, which trying again would not change: check that %s is the broker's address, or ask its owner (its log says why)", be.Status, ref("broker-url"))
 	case errors.Is(err, token.ErrUnauthorized):
 		return "Cloudflare refused " + ref("api-token") + ": it is mistyped, expired or deleted, an account-owned token used with " + ref("owner", "user") + ", or limited to other IP addresses than " + ref("machine") + "'s"
 	case errors.Is(err, token.ErrForbidden):

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/mint"
 	"github.com/cf-scoped-token/cf-scoped-token/internal/token"
 )
@@ -59,12 +58,12 @@ func runCreate(ctx context.Context, args []string, getenv func(string) string, p
 		return err
 	}
 	if req.BrokerURL != nil {
-		t, _, err := mintKeyless(ctx, req, subject, getenv, p)
+		t, g, err := mintKeyless(ctx, req, subject, getenv, p)
 		if err != nil {
 			return err
 		}
 		if err := printToken(p, *format, t); err != nil {
-			return errors.Join(err, revokeAtBroker(ctx, req.BrokerURL.String(), broker.Granted{Token: t.Value, TokenID: t.ID, ExpiresAt: t.ExpiresOn}, p.logf))
+			return errors.Join(err, revokeAtBroker(context.WithoutCancel(ctx), req.BrokerURL.String(), g, p.logf))
 		}
 		p.logf("token %s lives until %s; delete it sooner with: cf-scoped-token revoke --broker-url %s (it reads the token from CLOUDFLARE_API_TOKEN)",
 			t.ID, t.ExpiresOn.UTC().Format(time.RFC3339), req.BrokerURL)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
@@ -113,18 +112,14 @@ func runKeylessDemo(ctx context.Context, p *printer) error {
 	say("   and trades it at the broker: rule %q granted token %s, expires %s", g.Rule, t.ID, t.ExpiresOn.Format(time.RFC3339))
 	say("4. Use it")
 	for _, c := range []struct {
-		what, method string
-		allowed      bool
+		what, method, path string
+		allowed            bool
 	}{
-		{"read Access groups on " + account, http.MethodGet, false},
-		{"read Access apps on " + account, http.MethodGet, true},
-		{"create an Access app on " + account + " (a read-only token)", http.MethodPost, false},
+		{"read Access groups on " + account, http.MethodGet, "/access/groups", false},
+		{"read Access apps on " + account, http.MethodGet, "/access/apps", true},
+		{"create an Access app on " + account + " (a read-only token)", http.MethodPost, "/access/apps", false},
 	} {
-		path := "/access/apps"
-		if strings.Contains(c.what, "groups") {
-			path = "/access/groups"
-		}
-		if err := demoRequest(ctx, apiURL+"/accounts/"+account+path, t.Value, c.method, c.allowed, c.what, say); err != nil {
+		if err := demoRequest(ctx, apiURL+"/accounts/"+account+c.path, t.Value, c.method, c.allowed, c.what, say); err != nil {
 			return errors.Join(err, revokeAtBroker(ctx, brokerURL, g, quiet))
 		}
 	}

@@ -76,7 +76,7 @@ func runExec(ctx context.Context, args []string, getenv func(string) string, p *
 		if t, g, err = mintKeyless(ctx, req, subject, getenv, p); err != nil {
 			return err
 		}
-		remove = func() error { return revokeAtBroker(ctx, req.BrokerURL.String(), g, p.logf) }
+		remove = func() error { return revokeAtBroker(context.WithoutCancel(ctx), req.BrokerURL.String(), g, p.logf) }
 	} else {
 		m := newMinter(connect(req.APIURL.String(), req.APIToken, req.Endpoint(), p.debugf, p.logf), p.logf)
 		mctx, cancel := context.WithTimeout(ctx, mainDeadline)
@@ -94,11 +94,14 @@ func runExec(ctx context.Context, args []string, getenv func(string) string, p *
 		}
 	}
 	// The command gets neither the parent nor the job's OIDC token, which
-	// it has no use for (and which the broker has taken already).
+	// it has no use for (and which the broker has taken already). Only
+	// values that are there: an empty one (keyless has no parent) would
+	// withhold every variable that is only white space, IFS for one.
 	withheld := []string{req.APIToken.Reveal()}
 	if subject.env != "" {
 		withheld = append(withheld, strings.TrimSpace(getenv(subject.env)))
 	}
+	withheld = slices.DeleteFunc(withheld, func(v string) bool { return v == "" })
 	code, runErr := runCommand(command, childEnv(os.Environ(), withheld, tokenEnv(t)), signals, p)
 
 	// However the command ended, the token goes — on a context of its own:

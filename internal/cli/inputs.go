@@ -54,6 +54,16 @@ func inputsWith(values map[string]string) (token.Inputs, error) {
 	return readInputs(environ, "")
 }
 
+// inputSpec is the input table's entry for the input name.
+func inputSpec(name string) (token.InputSpec, bool) {
+	for _, s := range token.InputSpecs() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return token.InputSpec{}, false
+}
+
 // actionInputs reads the inputs the runner passes. The runner keeps the
 // input's hyphen (INPUT_ACCOUNT-IDS, reference/github-runner.md §1), which
 // no shell variable can hold, so each is read by its runner name and filed

@@ -44,13 +44,13 @@ func exchange(ctx context.Context, req token.Request, subject token.Secret, mask
 		// could hand over or revoke later. Masked, then revoked now.
 		merr := mask(g.Token)
 		g.TokenID = "in the broker's malformed answer"
-		return mint.Minted{}, broker.Granted{}, errors.Join(err, merr, revokeAtBroker(ctx, req.BrokerURL.String(), g, logf))
+		return mint.Minted{}, broker.Granted{}, errors.Join(err, merr, rollbackAtBroker(ctx, req.BrokerURL.String(), g, logf))
 	}
 	if err != nil {
 		return mint.Minted{}, broker.Granted{}, err
 	}
 	if err := mask(g.Token); err != nil {
-		return mint.Minted{}, g, errors.Join(fmt.Errorf("mask token %s: %w", g.TokenID, err), revokeAtBroker(ctx, req.BrokerURL.String(), g, logf))
+		return mint.Minted{}, g, errors.Join(fmt.Errorf("mask token %s: %w", g.TokenID, err), rollbackAtBroker(ctx, req.BrokerURL.String(), g, logf))
 	}
 	m := mint.Minted{
 		Created:    token.Created{Info: token.Info{ID: g.TokenID, Name: g.Name, ExpiresOn: g.ExpiresAt}, Value: g.Token},
@@ -65,10 +65,13 @@ func exchange(ctx context.Context, req token.Request, subject token.Secret, mask
 	return m, g, nil
 }
 
-// revokeAtBroker deletes a child through the broker that made it, on a
-// context that outlives a cancelled run, within the post phase's deadline.
+// revokeAtBroker deletes a child through the broker that made it, on ctx,
+// within the post phase's deadline. A caller that must delete after a
+// cancellation passes a context that survives it, and bounds it: the action
+// a clean-up context (one grace, so that a cancelled step still ends, with
+// its error, before the runner's kill), the CLI context.WithoutCancel.
 func revokeAtBroker(ctx context.Context, brokerURL string, g broker.Granted, logf func(string, ...any)) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), postDeadline)
+	ctx, cancel := context.WithTimeout(ctx, postDeadline)
 	defer cancel()
 	if err := newBrokerClient(brokerURL, logf).Revoke(ctx, g.Token); err != nil {
 		return &mint.RevokeError{ID: g.TokenID, ExpiresOn: g.ExpiresAt, Err: err}
@@ -77,6 +80,21 @@ func revokeAtBroker(ctx context.Context, brokerURL string, g broker.Granted, log
 	// deletes only its own; so this says what is known, not "deleted".
 	logf("keyless: the broker took the revocation of token %s (it deletes the tokens it made)", g.TokenID)
 	return nil
+}
+
+// rollbackAtBroker deletes a child that must not outlive a failed run, as
+// the direct lifecycle rolls one back: on a clean-up context of ctx.
+func rollbackAtBroker(ctx context.Context, brokerURL string, g broker.Granted, logf func(string, ...any)) error {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	return revokeAtBroker(ctx, brokerURL, g, logf)
+}
+
+// cleanupContext is the direct lifecycle's clean-up context (mint's): it
+// survives the cancellation of ctx by one grace, short of the runner's
+// kill, for the keyless deletes too.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return (&mint.Minter{}).CleanupContext(ctx)
 }
 
 // requestIDToken asks the runner for the job's OIDC token for audience,
@@ -137,7 +155,7 @@ func runKeyless(ctx context.Context, gh *ghaction.Action, req token.Request, log
 		err = handover(gh, req, t, g.Rule)
 	}
 	if err != nil {
-		if rerr := revokeAtBroker(ctx, req.BrokerURL.String(), g, logf); rerr != nil {
+		if rerr := rollbackAtBroker(ctx, req.BrokerURL.String(), g, logf); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		_ = saveLedger(gh, mint.Ledger{}, token.Secret{})
@@ -147,12 +165,8 @@ func runKeyless(ctx context.Context, gh *ghaction.Action, req token.Request, log
 }
 
 // runKeylessPost is the action's post phase in keyless mode: the child is
-// deleted through the broker that made it.
-func runKeylessPost(ctx context.Context, gh *ghaction.Action, c token.Cleanup, logf func(string, ...any)) error {
-	if c.Keep {
-		gh.Noticef("Token %s is kept (revoke: false); it expires at %s.", c.Token.ID, formatTime(c.Token.ExpiresOn))
-		return nil
-	}
+// deleted through the broker that made it, on ctx, a clean-up context.
+func runKeylessPost(ctx context.Context, c token.Cleanup, logf func(string, ...any)) error {
 	logf("keyless: deleting token %s through the broker %s", c.Token.ID, c.BrokerURL)
 	return revokeAtBroker(ctx, c.BrokerURL.String(), broker.Granted{Token: c.Child, TokenID: c.Token.ID, ExpiresAt: c.Token.ExpiresOn}, logf)
 }
@@ -224,5 +238,8 @@ func runRevokeKeyless(ctx context.Context, brokerURL, tokenEnv string, getenv fu
 		return usageError{fmt.Sprintf("--token-env: %s holds no token", tokenEnv), "keyless revoke presents the child token itself to the broker: export it, or name its variable with --token-env"}
 	}
 	p.logf("keyless: revoking the token in %s through the broker %s", tokenEnv, u)
+	// As the direct revoke: one grace after an interrupt.
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
 	return revokeAtBroker(ctx, u.String(), broker.Granted{Token: child, TokenID: "in " + tokenEnv}, p.logf)
 }

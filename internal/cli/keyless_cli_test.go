@@ -79,6 +79,24 @@ func TestKeylessCLI(t *testing.T) { //nolint:tparallel // the subtests share one
 			t.Error("the command's environment holds the OIDC token")
 		}
 	})
+	t.Run("variables of white space reach the command", func(t *testing.T) {
+		// Keyless has no parent, and --oidc-token-file names no variable:
+		// nothing is withheld but the token's own variables.
+		file := filepath.Join(t.TempDir(), "oidc")
+		if err := os.WriteFile(file, []byte(k.jwt(t, nil)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := run(t, []string{"IFS= \t\n", "SEP= "},
+			"exec", "--broker-url", b.url, "--oidc-token-file", file, "--", "env")
+		if err != nil {
+			t.Fatalf("exec: %v\n%s", err, stderr)
+		}
+		for _, want := range []string{"\nIFS= \t\n", "\nSEP= \n"} {
+			if !strings.Contains("\n"+out, want) {
+				t.Errorf("the command's environment lacks %q", want)
+			}
+		}
+	})
 	t.Run("refusals", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string

@@ -234,10 +234,8 @@ func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
 		}
 		fmt.Fprintf(w, "  %s\n        %s\n", names, f.Usage)
 		def := f.DefValue
-		for _, s := range token.InputSpecs() {
-			if s.Name == f.Name {
-				def = s.Default
-			}
+		if s, ok := inputSpec(f.Name); ok {
+			def = s.Default
 		}
 		if def != "" && def != "false" {
 			fmt.Fprintf(w, "        default: %s\n", def)

@@ -3,10 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"strings"
 
@@ -33,15 +31,7 @@ func runPolicy(args []string, p *printer) error {
 // parseWithFile parses flags that may come before or after the one FILE
 // argument, and returns FILE.
 func parseWithFile(fs *flag.FlagSet, args []string, p *printer, synopsis string) (string, error) {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(nonFlagLast(fs, args)); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printHelp(p.out, fs, synopsis)
-			return "", errHelpShown
-		}
-		return "", usageError{err.Error(), fmt.Sprintf("run \"cf-scoped-token %s --help\" for its flags", fs.Name())}
-	}
-	if err := flagsFromEnv(fs, p.getenv); err != nil {
+	if err := parseFlagsAndArgs(fs, nonFlagLast(fs, args), p, synopsis); err != nil {
 		return "", err
 	}
 	switch fs.NArg() {

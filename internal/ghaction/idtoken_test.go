@@ -1,6 +1,7 @@
 package ghaction_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -116,5 +117,43 @@ func TestIDTokenRequest(t *testing.T) {
 	a := ghaction.New(func(k string) string { return env[k] }, &strings.Builder{})
 	if u, b, err := a.IDTokenRequest(); err != nil || u != "u" || b != "b" {
 		t.Errorf("IDTokenRequest = %q, %q, %v", u, b, err)
+	}
+}
+
+// TestRequestIDToken_HostileMessage: the endpoint's message is data: a
+// line break that would start a workflow command, or any other control
+// character, shows escaped in the error, and a long one is cut.
+func TestRequestIDToken_HostileMessage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, message, want string
+	}{
+		{"a workflow command", "denied\n::warning::pwned", `denied\n::warning::pwned`},
+		{"a carriage return", "denied\r::error::x", `denied\r::error::x`},
+		{"a terminal escape", "\x1b[31mred", `\x1b[31mred`},
+		{"a line separator", "a\u2028::warning::b", `a\u2028::warning::b`},
+		{"a long message", strings.Repeat("x", 300), strings.Repeat("x", 200)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				_ = json.NewEncoder(w).Encode(map[string]string{"message": tc.message})
+			}))
+			t.Cleanup(srv.Close)
+			_, err := ghaction.RequestIDToken(t.Context(), http.DefaultClient, srv.URL+"/idtoken?api-version=2.0", "bearer", "aud")
+			var ie *ghaction.IDTokenError
+			if !errors.As(err, &ie) || ie.Status != http.StatusForbidden {
+				t.Fatalf("err = %v, want a 403 IDTokenError", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) || strings.ContainsFunc(msg, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\u2028' }) {
+				t.Errorf("err = %q, want it to hold %q and no control character", msg, tc.want)
+			}
+			if strings.Contains(msg, strings.Repeat("x", 201)) {
+				t.Errorf("err = %q, want the message cut at 200 bytes", msg)
+			}
+		})
 	}
 }
