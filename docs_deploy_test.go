@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cf-scoped-token/cf-scoped-token/internal/broker"
 )
 
 // TestDocsCommands checks the code blocks of the other Markdown documents
@@ -63,36 +66,61 @@ func TestDocsCommands(t *testing.T) {
 	}
 }
 
-// brokerArgs is the args of the container that runs the release image in a
-// manifest (a Deployment's or a Cloud Run Service's pod template).
-func brokerArgs(t *testing.T, path string) []string {
+// podTemplate is the part of a manifest's pod template (a Deployment's or
+// a Cloud Run Service's) that these tests read.
+type podTemplate struct {
+	Spec struct {
+		Template struct {
+			Spec struct {
+				Containers []struct {
+					Image string   `yaml:"image"`
+					Args  []string `yaml:"args"`
+				} `yaml:"containers"`
+				TimeoutSeconds int `yaml:"timeoutSeconds"` // Cloud Run's request timeout
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+func readPodTemplate(t *testing.T, path string) podTemplate {
 	t.Helper()
 	b, err := os.ReadFile(filepath.FromSlash(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Image string   `yaml:"image"`
-						Args  []string `yaml:"args"`
-					} `yaml:"containers"`
-				} `yaml:"spec"`
-			} `yaml:"template"`
-		} `yaml:"spec"`
-	}
+	var m podTemplate
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	for _, c := range m.Spec.Template.Spec.Containers {
+	return m
+}
+
+// brokerArgs is the args of the container that runs the release image in a
+// manifest.
+func brokerArgs(t *testing.T, path string) []string {
+	t.Helper()
+	for _, c := range readPodTemplate(t, path).Spec.Template.Spec.Containers {
 		if strings.Contains(c.Image, "cf-scoped-token") {
 			return c.Args
 		}
 	}
 	t.Fatalf("%s: no container runs the cf-scoped-token image", path)
 	return nil
+}
+
+// TestCloudRunTimeoutCoversAttempt: the Cloud Run manifest's request
+// timeout is no shorter than the broker client's attempt, or Cloud Run
+// would cut off an exchange the client still waits for, and its retry would
+// carry an OIDC token the broker refuses as a replay. The deploy module
+// checks the same bound written out; this holds it to the value the client
+// uses.
+func TestCloudRunTimeoutCoversAttempt(t *testing.T) {
+	t.Parallel()
+	const manifest = "deploy/cloud-run/service.yaml"
+	got := time.Duration(readPodTemplate(t, manifest).Spec.Template.Spec.TimeoutSeconds) * time.Second
+	if least := broker.DefaultRetry().Timeout; got < least {
+		t.Errorf("%s: timeoutSeconds %s, want at least the client's attempt timeout %s", manifest, got, least)
+	}
 }
 
 // flagNames are the flags of args, without their =values.

@@ -167,7 +167,7 @@ func TestRevokeAccountParent(t *testing.T) {
 // refuses it reading the child (401/9109, the caller refused, not a missing
 // permission); the broker cannot tell the child is its own, so the answer
 // is 503 with Retry-After, never the 200 that would tell the job its token
-// is gone, the child stays, and the broker is unready.
+// is gone; the child stays, and the broker stays ready (CheckParent decides).
 func TestRevokeParentRefused(t *testing.T) {
 	t.Parallel()
 	w := mustWorld(t)
